@@ -1,0 +1,72 @@
+"""Resilience: reconnect with backoff and jitter, and the queue of publishes that wait for the link."""
+import random
+import time
+
+
+def next_retry(em):
+    """Schedule the next connection attempt: the delay doubles up to a bound, half of it random."""
+    lo, hi = em._options.get("backoff_ms", (500, 30000))
+    em._delay = d = min(hi, max(lo, 2 * em._delay))
+    em._retry = time.ticks_add(time.ticks_ms(), d // 2 + random.getrandbits(20) % (d // 2 + 1))
+
+
+def retry(em, timeout_ms):
+    """Wait within timeout_ms for the next attempt and make it (bounded by the socket timeout)."""
+    wait = time.ticks_diff(em._retry, time.ticks_ms())
+    if wait > timeout_ms:
+        time.sleep_ms(timeout_ms)
+        return
+    if wait > 0:
+        time.sleep_ms(wait)
+    try:
+        em._open()
+    except Exception as e:
+        em._down(e)
+
+
+def flush(em, timeout_ms):
+    """Drive the loop until the queue is empty: True, or False on timeout."""
+    end = time.ticks_add(time.ticks_ms(), timeout_ms)
+    while em.pending():
+        left = time.ticks_diff(end, time.ticks_ms())
+        if left <= 0:
+            return False
+        if em.connected:
+            em._backlog.drain(em)
+        em.loop(min(left, 100) if em.pending() else 0)
+    return True
+
+
+class Backlog:
+    """Publishes waiting for the link, oldest first, bounded in count and in bytes."""
+
+    def __init__(self, options):
+        self.most = options.get("queue_size", 32)
+        self.room = options.get("queue_bytes", 8192)
+        self.q = []
+        self.size = 0
+
+    def add(self, em, t, msg, qos, retain):
+        if len(msg) > self.room:
+            raise ValueError("message of %d bytes is larger than the queue (queue_bytes=%d)" % (len(msg), self.room))
+        # A copy: the caller may reuse its buffer.
+        self.q.append((t, bytes(msg), qos, retain))
+        self.size += len(msg)
+        while len(self.q) > self.most or self.size > self.room:
+            t, msg = self.q.pop(0)[:2]
+            self.size -= len(msg)
+            em.dropped += 1
+            em._emit("error", {"status": 0, "message": "queue full: dropped the oldest publish, to %s" % t[t.find(b"/") + 1:].decode()})
+
+    def drain(self, em):
+        """Send what waits, in order; QoS 1 entries leave only once acknowledged."""
+        q = self.q
+        while q and em.connected:
+            t, msg, qos, retain = q[0]
+            try:
+                em._publish(t, msg, qos, retain)
+            except Exception as e:
+                em._down(e)
+                return
+            q.pop(0)
+            self.size -= len(msg)
