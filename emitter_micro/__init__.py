@@ -1,7 +1,17 @@
 """emitter_micro: an Emitter (emitter.io) client for MicroPython, on umqtt.simple."""
-from .client import Emitter, EmitterError, EmitterMessage
 
-__version__ = "0.1.0"
+
+class EmitterError(Exception):
+    """An error answer from the broker, with .status, .message and .req."""
+
+    def __init__(self, answer):
+        self.status = answer.get("status")
+        self.message = answer.get("message")
+        self.req = answer.get("req")
+        super().__init__(self.status, self.message, self.req)
+
+
+from .client import Emitter, EmitterMessage  # noqa: E402  (after EmitterError, which the modules import)
 
 
 def connect(options=None):

@@ -4,7 +4,8 @@ import time
 from binascii import a2b_base64
 
 from . import topic as T
-from .client import EmitterError
+from . import EmitterError
+from .client import payload
 
 
 def _ask(em, op, body, timeout_ms):
@@ -88,14 +89,7 @@ def unpack_history(answer):
         m["payload"] = a2b_base64(m.get("payload") or "")
 
 
-def subscribe_with_group(em, key, channel, group, handler=None):
-    ch = T.channel(channel, T.SUBSCRIBE)
-    if not group or not group.isalpha() and not all(c.isalpha() or c.isdigit() for c in group):
-        raise ValueError("share group must be alphanumeric, not %r" % group)
-    em._subscribe(T.build(key, "$share/" + group + "/" + ch), ch, handler)
-
-
 def publish_with_link(em, name, message, qos=0, retain=False):
     if not (0 < len(name) < 3 and all(c.isalpha() or c.isdigit() for c in name)):
         raise ValueError("link name must be 1-2 alphanumerics, not %r" % name)
-    em._send((name + "/").encode(), em._payload(message), qos, retain)
+    em._send((name + "/").encode(), payload(message), qos, retain)

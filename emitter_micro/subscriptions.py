@@ -1,0 +1,111 @@
+"""Subscriptions: SUBSCRIBE/UNSUBSCRIBE with their acks, resubscribing, per-channel handlers.
+
+Written here rather than through umqtt.simple: 1.3.4 has no unsubscribe() and
+encodes the SUBSCRIBE length in one byte (topics over 123 bytes break it), and
+both versions assert on an ack that is not theirs.
+"""
+import struct
+import time
+
+from . import EmitterError
+from . import topic as T
+
+_SUBSCRIBE = 0x82
+_UNSUBSCRIBE = 0xA2
+_header = bytearray(9)
+
+
+def subscribe(em, key, channel, last=None, since=None, until=None, handler=None):
+    """Subscribe to channel; handler, if given, gets its messages instead of the 'message' event."""
+    ch = T.channel(channel, T.SUBSCRIBE)
+    _add(em, T.build(key, ch, T.options(last=last, since=since, until=until)), ch, handler)
+
+
+def subscribe_with_group(em, key, channel, group, handler=None):
+    """Subscribe as a member of share group: each message goes to one member. The key is for $share/GROUP/CHANNEL/."""
+    ch = T.channel(channel, T.SUBSCRIBE)
+    if not group or not all(c.isalpha() or c.isdigit() for c in group):
+        raise ValueError("share group must be alphanumeric, not %r" % group)
+    _add(em, T.build(key, "$share/" + group + "/" + ch), ch, handler)
+
+
+def unsubscribe(em, key, channel):
+    """Unsubscribe from channel, whatever options it was subscribed with."""
+    base = T.build(key, T.channel(channel, T.SUBSCRIBE))
+    for t in [t for t in em._subs if t == base or t.startswith(base + b"?")] or [base]:
+        em._subs.pop(t, None)
+        if em.connected:
+            try:
+                _ack(em, _UNSUBSCRIBE, t)
+            except Exception as e:
+                em._down(e)
+
+
+def resubscribe(em):
+    """After a (re)connect: the broker keeps no sessions."""
+    em._route = route
+    for t in list(em._subs):
+        try:
+            _ack(em, _SUBSCRIBE, t)
+        except EmitterError:
+            del em._subs[t]  # refused now (a banned key): the 'error' event told why
+
+
+def _add(em, t, ch, handler):
+    # Recorded first: stored messages the broker replays arrive before the SUBACK.
+    em._subs[t] = (ch, handler)
+    em._route = route
+    if em.connected:
+        try:
+            _ack(em, _SUBSCRIBE, t)
+        except EmitterError:
+            del em._subs[t]
+            raise
+        except Exception as e:
+            em._down(e)
+
+
+def route(em, channel):
+    """The handler of the subscription that matches channel as the broker does ('a/' takes 'a/b/', '+' one level)."""
+    levels = channel.split("/")
+    for pattern, h in em._subs.values():
+        if h:
+            p = pattern.split("/")[:-1]
+            if len(p) < len(levels) and all(a == "+" or a == b for a, b in zip(p, levels)):
+                return h
+    return None
+
+
+def _ack(em, kind, t):
+    """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
+    c, link, h = em._mqtt, em._link, _header
+    c.pid = pid = em._next_pid()
+    n = len(t) + (5 if kind == _SUBSCRIBE else 4)
+    h[0] = kind
+    i = 1
+    while n > 0x7F:
+        h[i] = n & 0x7F | 0x80
+        n >>= 7
+        i += 1
+    h[i] = n
+    struct.pack_into("!HH", h, i + 1, pid, len(t))
+    link.write(h, i + 5)
+    link.write(t)
+    if kind == _SUBSCRIBE:
+        link.write(b"\0")  # QoS 0: the broker sends everything at QoS 0
+    em._sent = time.ticks_ms()
+    em._until = time.ticks_add(em._sent, int(em.timeout * 1000))
+    try:
+        while True:
+            op = c.wait_msg()
+            if op is None or op & 0xF0 == 0x30:
+                continue  # a PINGRESP or a PUBLISH, already handled
+            body = link.read(c._recv_len())
+            if op == kind + 0x0E and body[0] << 8 | body[1] == pid:
+                break
+    finally:
+        em._until = None
+    em._ping_at = None
+    if body[2:] == b"\x80":
+        e = em._last_error
+        raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})
