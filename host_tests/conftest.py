@@ -1,0 +1,89 @@
+"""pytest setup for the host tests.
+
+Installs the CPython shim before any device code is imported, imports
+umqtt.simple from the chosen folder ($EMITTER_MICRO_UMQTT, default
+.deps/umqtt134), and provides the session fixtures: `micropython`,
+`mpy_build`, `broker` and the per-umqtt-version `umqtt_env`.
+"""
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+HOST_TESTS = Path(__file__).resolve().parent
+REPO = HOST_TESTS.parent
+for _p in (HOST_TESTS / "scenarios", HOST_TESTS, REPO):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+import shim  # noqa: E402
+
+shim.install()
+
+import mp  # noqa: E402
+
+UMQTT_DIR = mp.default_umqtt_dir()
+_problem = mp.check_umqtt_dir(UMQTT_DIR)
+if _problem:
+    raise pytest.UsageError(_problem)
+shim.import_fresh(UMQTT_DIR, with_emitter=False)
+
+
+def pytest_report_header(config):
+    return ["umqtt for in-process scenarios: %s" % UMQTT_DIR,
+            "umqtt versions available: %s" % ", ".join(
+                "%s=%s" % kv for kv in mp.umqtt_versions().items()),
+            "micropython: %s" % mp.micropython_cmd()]
+
+
+@pytest.fixture(scope="session")
+def micropython():
+    """Path of the unix-port `micropython` command; missing is a failure, not a skip."""
+    exe = mp.micropython_cmd()
+    if exe is None:
+        pytest.fail("`micropython` not found beside %s nor on PATH: "
+                    "pip install -r host_tests/requirements.txt" % sys.executable,
+                    pytrace=False)
+    return exe
+
+
+@pytest.fixture(scope="session")
+def mpy_build(tmp_path_factory):
+    """emitter_micro compiled with mpy-cross into <tmp>/emitter_micro/*.mpy."""
+    out = tmp_path_factory.mktemp("mpy")
+    files, errors = mp.build_mpy(out)
+    if errors:
+        pytest.fail("mpy-cross build failed:\n" + "\n".join(errors), pytrace=False)
+    return types.SimpleNamespace(dir=out, files=files)
+
+
+@pytest.fixture(params=sorted(mp.umqtt_versions()), ids=lambda v: "umqtt" + v)
+def umqtt_env(request):
+    """umqtt.simple and emitter_micro imported fresh from one umqtt version."""
+    folder = mp.umqtt_versions()[request.param]
+    problem = mp.check_umqtt_dir(folder)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    simple, emitter = shim.import_fresh(folder)
+    yield types.SimpleNamespace(version=request.param, dir=folder, simple=simple,
+                                emitter_micro=emitter)
+    # Back to the session's default for whatever runs next.
+    shim.import_fresh(UMQTT_DIR, with_emitter=False)
+    shim._purge(("emitter_micro",))
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    """The real Emitter broker (never a fake): skipped when it cannot be had."""
+    import broker as broker_mod
+
+    try:
+        binary = broker_mod.find_or_install()
+    except broker_mod.BrokerUnavailable as e:
+        pytest.skip("real Emitter broker unavailable (never faked): %s" % e)
+    b = broker_mod.Broker(binary, tmp_path_factory.mktemp("emitter"))
+    b.start()
+    yield b
+    b.stop()

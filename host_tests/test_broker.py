@@ -1,0 +1,16 @@
+"""The real Emitter broker fixture (skipped, with go's error, when it cannot be had)."""
+import socket
+
+
+def test_broker_accepts_tcp(broker):
+    with socket.create_connection((broker.host, broker.port), timeout=5):
+        pass
+    with socket.create_connection((broker.host, broker.tls_port), timeout=5):
+        pass
+
+
+def test_broker_keygen(broker):
+    assert broker.secret and broker.license
+    assert broker.test_key
+    key = broker.keygen("test/keygen/", "rw")
+    assert isinstance(key, str) and len(key) > 10
