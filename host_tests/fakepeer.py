@@ -9,6 +9,7 @@ forever on a real link.
 """
 import json
 import struct
+import time
 
 
 class Blocked(AssertionError):
@@ -206,6 +207,7 @@ class FakeSocket:
             return None
         if self.timeout is None:
             raise Blocked("a read with no timeout would block forever")
+        time.sleep_ms(int(self.timeout * 1000))  # as long as a real socket would wait
         raise OSError(110)  # ETIMEDOUT
 
     def close(self):

@@ -5,10 +5,11 @@ import network
 
 
 class WiFi:
-    def __init__(self, ssid, password, timeout_ms=15000):
+    def __init__(self, ssid, password, timeout_ms=15000, retry_ms=5000):
         self.ssid = ssid
         self.password = password
         self.timeout_ms = timeout_ms
+        self.retry_ms = retry_ms
         self.wlan = network.WLAN(network.STA_IF)
         self.next_try = time.ticks_ms()
 
@@ -29,7 +30,7 @@ class WiFi:
         if w.isconnected():
             print("wifi: up", w.ifconfig()[0])
             return True
-        print("wifi: no link to", self.ssid, "- retrying in 5 s")
+        print("wifi: no link to", self.ssid, "- retrying in", self.retry_ms, "ms")
         w.disconnect()
-        self.next_try = time.ticks_add(time.ticks_ms(), 5000)
+        self.next_try = time.ticks_add(time.ticks_ms(), self.retry_ms)
         return False

@@ -8,7 +8,7 @@ from wifi import WiFi
 
 class ESP32:
     def __init__(self):
-        self.net = WiFi(config.WIFI_SSID, config.WIFI_PASSWORD)
+        self.net = WiFi(config.WIFI_SSID, config.WIFI_PASSWORD, config.WIFI_TIMEOUT_MS, config.WIFI_RETRY_MS)
         self.pin = machine.Pin(config.LED_PIN, machine.Pin.OUT)
         self.wdt = machine.WDT(timeout=config.WDT_MS)
 
@@ -31,4 +31,4 @@ class ESP32:
         self.wdt.feed()
 
 
-Telemetry(config, ESP32()).run()
+Telemetry(config, ESP32()).run(getattr(config, "COUNT", None))  # COUNT: tests stop after that many readings

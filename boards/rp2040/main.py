@@ -10,7 +10,7 @@ _WDT_MAX_MS = 8388  # the RP2040 watchdog cannot count longer
 
 class PicoW:
     def __init__(self):
-        self.net = WiFi(config.WIFI_SSID, config.WIFI_PASSWORD)
+        self.net = WiFi(config.WIFI_SSID, config.WIFI_PASSWORD, config.WIFI_TIMEOUT_MS, config.WIFI_RETRY_MS)
         self.adc = machine.ADC(4)
         self.pin = machine.Pin("LED", machine.Pin.OUT)
         self.wdt = machine.WDT(timeout=min(config.WDT_MS, _WDT_MAX_MS))
@@ -32,4 +32,4 @@ class PicoW:
         self.wdt.feed()
 
 
-Telemetry(config, PicoW()).run()
+Telemetry(config, PicoW()).run(getattr(config, "COUNT", None))  # COUNT: tests stop after that many readings
