@@ -150,6 +150,9 @@ class Emitter:
         if self.connected:
             self.connected = False
             self._emit("disconnect")
+        elif not self._closed:
+            # A failed attempt (refused, unverified TLS, ...): said once per try, never silent.
+            self._emit("error", {"status": 0, "message": "connect to %s failed: %r" % (self.hosts[self._host_i], err)})
         if not self.reconnect or self._closed:
             raise err
         from .resilience import next_retry

@@ -57,6 +57,10 @@ class SSLContext:
         wrapped = self._ctx.wrap_socket(raw, server_side=server_side,
                                         do_handshake_on_connect=do_handshake,
                                         server_hostname=server_hostname)
+        if isinstance(sock, _usocket.socket):
+            # CPython detaches the TCP socket; on MicroPython it stays usable and its
+            # timeout governs the TLS reads: keep that by pointing it at the TLS socket.
+            sock._sock = wrapped
         return _usocket.socket._wrap(wrapped, timeout)
 
 

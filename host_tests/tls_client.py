@@ -1,0 +1,28 @@
+# A device-side TLS check, run under the MicroPython unix port (and in-process under CPython).
+# usage: micropython host_tests/tls_client.py PORT CASE CA_DER_PATH
+import sys
+
+import emitter_micro
+
+
+def run(port, case, ca_path):
+    o = {"host": "127.0.0.1", "port": port, "secure": True, "timeout": 3, "reconnect": False}
+    if case == "ca_path":
+        o["ca"] = ca_path
+    elif case == "ca_bytes":
+        with open(ca_path, "rb") as f:
+            o["ca"] = f.read()
+    elif case == "unverified":
+        o["verify"] = False
+    try:
+        em = emitter_micro.connect(o)
+    except Exception as e:
+        return "ERROR %s: %s" % (type(e).__name__, " ".join(str(e).split()))
+    em.publish("KEY-tls", "secure/", "over tls", qos=1)
+    em.loop(100)
+    em.disconnect()
+    return "CONNECTED"
+
+
+if __name__ == "__main__":
+    print("RESULT " + run(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
