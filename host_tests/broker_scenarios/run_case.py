@@ -1,0 +1,28 @@
+# Runs one real-broker scenario function under the MicroPython unix port.
+# usage: BS_ENV='{"host": ...}' micropython host_tests/broker_scenarios/run_case.py MODULE FUNCTION
+# MICROPYPATH must hold the repo, the umqtt folder and this folder.
+# Prints PASS as the last line on success; otherwise FAIL and the traceback, exit 1.
+import json
+import os
+import sys
+
+
+def main():
+    mod_name, fn_name = sys.argv[1], sys.argv[2]
+    raw = os.getenv("BS_ENV")
+    if not raw:
+        print("FAIL: no BS_ENV in the environment (JSON made by host_tests/test_real_broker.py)")
+        sys.exit(2)
+    try:
+        from bs_util import Env
+        env = Env(json.loads(raw))
+        mod = __import__(mod_name)
+        getattr(mod, fn_name)(env)
+    except BaseException as e:  # noqa: B902 - report anything, incl. SystemExit
+        print("FAIL %s.%s" % (mod_name, fn_name))
+        sys.print_exception(e, sys.stdout)
+        sys.exit(1)
+    print("PASS")
+
+
+main()
