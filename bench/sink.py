@@ -45,6 +45,7 @@ class Sink:
     def _conn(self, conn):
         buf = bytearray()
         subs = []
+        drain = False
         try:
             while True:
                 data = conn.recv(65536)
@@ -73,6 +74,7 @@ class Sink:
                     kind = first & 0xF0
                     if kind == 0x10:
                         out += b"\x20\x02\x00\x00"
+                        drain = b"bench-drain" in body
                     elif kind == 0x30:
                         self.published += 1
                         tl = body[0] << 8 | body[1]
@@ -97,10 +99,18 @@ class Sink:
                 del buf[:i]
                 if out:
                     conn.sendall(out)
+                if drain:
+                    self._drain(conn, buf)
+                    return
         except OSError:
             pass
         finally:
             conn.close()
+
+    def _drain(self, conn, buf):
+        """QoS 0 throughput runs: count bytes, answer nothing, parse nothing."""
+        while conn.recv(1 << 20):
+            pass
 
     def close(self):
         self.sock.close()

@@ -26,6 +26,11 @@ class Link:
         """umqtt.simple's connect() asks its socket module for a socket: this link."""
         self.raw = self.s = self.net.socket(*args)
         self.raw.settimeout(self.t)
+        try:
+            # TCP_NODELAY: an ack wait must not sit behind Nagle's delay. Not every port has it.
+            self.raw.setsockopt(6, 1, 1)
+        except (OSError, AttributeError):
+            pass
         self.write = self.s.write
         return self
 
