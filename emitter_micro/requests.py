@@ -89,9 +89,14 @@ def history(em, key, channel, last=1, since=None, until=None, timeout_ms=None):
 
 
 def unpack_history(answer):
-    """History payloads travel base64-encoded: make them bytes."""
+    """Make history payloads bytes: base64 under "channel" (the pinned broker), or text under "topic" (other builds)."""
     for m in answer.get("messages") or ():
-        m["payload"] = a2b_base64(m.get("payload") or "")
+        p = m.get("payload") or ""
+        if "topic" in m:
+            m.setdefault("channel", m["topic"])
+            m["payload"] = p.encode()
+        else:
+            m["payload"] = a2b_base64(p)
 
 
 def publish_with_link(em, name, message, qos=0, retain=False):

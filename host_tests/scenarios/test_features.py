@@ -159,6 +159,10 @@ def test_history_payloads_are_bytes():
     em.history(KEY, "a")
     em.loop()
     assert events[-1]["messages"][0]["payload"] == b"hello"
+    # Broker builds that answer with the text payload under "topic" instead:
+    peer.answers[b"history"] = lambda req, pid: {"req": pid, "messages": [{"id": "1", "topic": "a/", "payload": "hi"}]}
+    ans = em.history(KEY, "a", timeout_ms=500)
+    assert ans["messages"][0]["payload"] == b"hi" and ans["messages"][0]["channel"] == "a/"
 
 
 def test_request_without_timeout_returns_none_and_fires_event():
