@@ -18,8 +18,15 @@ def run(port, case, ca_path):
         em = emitter_micro.connect(o)
     except Exception as e:
         return "ERROR %s: %s" % (type(e).__name__, " ".join(str(e).split()))
+    got = []
+    em.subscribe("KEY-tls", "echo/", handler=got.append)
     em.publish("KEY-tls", "secure/", "over tls", qos=1)
-    em.loop(100)
+    for i in range(3):  # loop() over TLS: waits, non-blocking reads and ack waits on the TLS socket
+        em.publish("KEY-tls", "echo/", "e%d" % i)
+        em.loop(0)
+        em.loop(50)
+    if [m.asString() for m in got] != ["e0", "e1", "e2"] or not em.connected:
+        return "BROKEN LOOP %r %r" % ([m.binary for m in got], em.connected)
     em.disconnect()
     return "CONNECTED"
 
