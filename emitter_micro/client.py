@@ -44,6 +44,18 @@ def payload(message):
     raise TypeError("message must be str, bytes, bytearray, memoryview, dict or list")
 
 
+def header(buf, first, n):
+    """Write an MQTT fixed header (first byte, remaining length n) into buf; return its length."""
+    buf[0] = first
+    i = 1
+    while n > 0x7F:
+        buf[i] = n & 0x7F | 0x80
+        n >>= 7
+        i += 1
+    buf[i] = n
+    return i + 1
+
+
 class Emitter:
     """A connection to an Emitter broker."""
 
@@ -190,14 +202,7 @@ class Emitter:
             # reused buffer from the cached topic bytes and written at once: one TCP segment,
             # no allocation (umqtt.simple allocates twice and writes four times per publish).
             b, wire = self._buf, self._pub_wire
-            b[0] = 0x31 if retain else 0x30
-            i = 1
-            while n > 0x7F:
-                b[i] = n & 0x7F | 0x80
-                n >>= 7
-                i += 1
-            b[i] = n
-            i += 1
+            i = header(b, 0x31 if retain else 0x30, n)
             j = i + len(wire)
             k = j + len(message)
             try:

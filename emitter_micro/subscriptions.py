@@ -9,6 +9,7 @@ import time
 
 from . import EmitterError
 from . import topic as T
+from .client import header
 
 _SUBSCRIBE = 0x82
 _UNSUBSCRIBE = 0xA2
@@ -80,16 +81,9 @@ def _ack(em, kind, t):
     """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
     c, link, h = em._mqtt, em._link, _header
     c.pid = pid = em._next_pid()
-    n = len(t) + (5 if kind == _SUBSCRIBE else 4)
-    h[0] = kind
-    i = 1
-    while n > 0x7F:
-        h[i] = n & 0x7F | 0x80
-        n >>= 7
-        i += 1
-    h[i] = n
-    struct.pack_into("!HH", h, i + 1, pid, len(t))
-    link.write(h, i + 5)
+    i = header(h, kind, len(t) + (5 if kind == _SUBSCRIBE else 4))
+    struct.pack_into("!HH", h, i, pid, len(t))
+    link.write(h, i + 4)
     link.write(t)
     if kind == _SUBSCRIBE:
         link.write(b"\0")  # QoS 0: the broker sends everything at QoS 0

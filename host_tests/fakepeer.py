@@ -12,6 +12,9 @@ import struct
 import time
 
 
+KEY = "Ab3_kEy-0123456789abcdefghijklmn"  # a channel key as scenarios use it: nothing checks it here
+
+
 class Blocked(AssertionError):
     pass
 
@@ -228,6 +231,15 @@ class FakeNet:
     def getaddrinfo(self, host, port, *args):
         self.peer.addr = (host, port)
         return [(2, 1, 0, "", (host, port))]
+
+
+def raises(exc, f, *a, **k):
+    """Call f and return the exception of type exc it raised (pytest.raises is not on MicroPython)."""
+    try:
+        f(*a, **k)
+    except exc as e:
+        return e
+    raise AssertionError("%s not raised" % exc.__name__)
 
 
 def install(peer=None):

@@ -195,7 +195,7 @@ def test_make_deploy_to_unix_pty(pty_board):
     for f in lib.iterdir():
         assert f.read_bytes()[:2] == b"M\x06", f
     assert "removed stale files from /lib/emitter_micro: client.py" in out, report
-    for name in ("main.py", "telemetry.py", "wifi.py"):
+    for name in ("main.py", "telemetry.py", "wifi.py", "board.py"):
         src = mp.REPO / "boards" / ("unix" if name == "main.py" else "common") / name
         assert (flash / name).read_bytes() == src.read_bytes(), name
     assert (flash / "config.py").read_text() == "# the user's own settings\nKEY = 'mine'\n"

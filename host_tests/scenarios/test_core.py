@@ -2,17 +2,8 @@
 import json
 
 import emitter_micro
-from fakepeer import client, publish, Peer, install
+from fakepeer import KEY, Peer, client, install, publish, raises
 
-KEY = "Ab3_kEy-0123456789abcdefghijklmn"
-
-
-def raises(exc, f, *a, **k):
-    try:
-        f(*a, **k)
-    except exc as e:
-        return e
-    raise AssertionError("%s not raised" % exc.__name__)
 
 
 def test_smoke_connect_publish_receive():

@@ -2,18 +2,9 @@
 import random
 import time
 
-from fakepeer import client, publish, Peer, install
+from fakepeer import KEY, Peer, client, install, publish, raises
 
-KEY = "Ab3_kEy-0123456789abcdefghijklmn"
 FAST = {"backoff_ms": (20, 80), "timeout": 0.05}
-
-
-def raises(exc, f, *a, **k):
-    try:
-        f(*a, **k)
-    except exc as e:
-        return e
-    raise AssertionError("%s not raised" % exc.__name__)
 
 
 def run_until(em, cond, ms=3000):
