@@ -11,7 +11,8 @@ class EmitterError(Exception):
         super().__init__(self.status, self.message, self.req)
 
 
-from .client import Emitter, EmitterMessage  # noqa: E402  (after EmitterError, which the modules import)
+from .client import Emitter  # noqa: E402  (after EmitterError, which the modules import)
+from .message import EmitterMessage  # noqa: E402
 
 
 def connect(options=None):

@@ -1,5 +1,4 @@
 """The Emitter client: connect, publish, loop, dispatch events."""
-import json
 import os
 import struct
 import time
@@ -8,40 +7,13 @@ from umqtt import simple as _umqtt
 
 from . import topic as T
 from .link import Link
+from .message import EmitterMessage, payload
 
 _EVENTS = ("connect", "disconnect", "message", "error", "presence", "keygen", "me", "keyban", "link", "history")
 _OPTIONS = ("host", "port", "keepalive", "secure", "username", "client_id", "timeout", "will", "ca", "verify",
             "reconnect", "backoff_ms", "queue_size", "queue_bytes")
 # Calls that live in modules imported on first use: a publish-only device never loads them.
 _SUBSCRIPTIONS = ("subscribe", "unsubscribe", "subscribe_with_group")
-
-
-class EmitterMessage:
-    """A message received on a channel."""
-
-    def __init__(self, channel, binary):
-        self.channel = channel
-        self.binary = binary
-
-    def asString(self):
-        return self.binary.decode()
-
-    def asBinary(self):
-        return self.binary
-
-    def asObject(self):
-        return json.loads(self.binary)
-
-
-def payload(message):
-    """The bytes to send for a message: str, bytes-like, or dict/list as JSON."""
-    if isinstance(message, str):
-        return message.encode()
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return message
-    if isinstance(message, (dict, list)):
-        return json.dumps(message).encode()
-    raise TypeError("message must be str, bytes, bytearray, memoryview, dict or list")
 
 
 def header(buf, first, n):

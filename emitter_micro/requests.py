@@ -5,7 +5,7 @@ from binascii import a2b_base64
 
 from . import topic as T
 from . import EmitterError
-from .client import payload
+from .message import payload
 
 
 def _ask(em, op, body, timeout_ms):

@@ -1,0 +1,30 @@
+"""Messages both ways: what a publish sends, and EmitterMessage, what a subscription receives."""
+import json
+
+
+class EmitterMessage:
+    """A message received on a channel."""
+
+    def __init__(self, channel, binary):
+        self.channel = channel
+        self.binary = binary
+
+    def asString(self):
+        return self.binary.decode()
+
+    def asBinary(self):
+        return self.binary
+
+    def asObject(self):
+        return json.loads(self.binary)
+
+
+def payload(message):
+    """The bytes to send for a message: str, bytes-like, or dict/list as JSON."""
+    if isinstance(message, str):
+        return message.encode()
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return message
+    if isinstance(message, (dict, list)):
+        return json.dumps(message).encode()
+    raise TypeError("message must be str, bytes, bytearray, memoryview, dict or list")
