@@ -1,4 +1,6 @@
 """The socket under umqtt.simple: every read bounded by the timeout, TLS when asked."""
+import select
+
 from micropython import const
 
 _ETIMEDOUT = const(110)
@@ -19,7 +21,7 @@ class Link:
         self.t = timeout
         self.tls = tls
         self.host = host
-        self.raw = self.s = None
+        self.raw = self.s = self.poller = None
         self.poll = self.idle = False
 
     def socket(self, *args):
@@ -40,6 +42,13 @@ class Link:
             # MicroPython's SSL socket has no settimeout(): the TCP socket under it keeps one.
             self.s = self.tls.wrap_socket(self.raw, server_hostname=self.host)
             self.write = self.s.write
+        try:
+            # Waiting for traffic is a poll, not a read timeout: on MicroPython a read that times
+            # out leaves a TLS socket broken for good.
+            self.poller = select.poll()
+            self.poller.register(self.s, select.POLLIN)
+        except Exception:
+            self.poller = None  # a stand-in socket with nothing to poll: read timeouts instead
 
     def settimeout(self, t):
         """umqtt.simple 1.8 passes its own (None: no timeout); ours stays."""
@@ -47,7 +56,7 @@ class Link:
     def setblocking(self, flag):
         if flag:
             self.poll = False
-            self.raw.settimeout(self.t)
+            self._block(self.t)
         else:
             self.s.setblocking(False)
 
@@ -55,10 +64,21 @@ class Link:
         """Let the next first read wait at most ms for a byte, then report idle."""
         self.poll = True
         self.idle = False
+        if ms > 0 and not self.poller:
+            self._block(ms / 1000)
+            return
         if ms > 0:
-            self.raw.settimeout(ms / 1000)
-        else:
-            self.s.setblocking(False)
+            self.poller.poll(ms)
+        self.s.setblocking(False)
+
+    def _block(self, t):
+        if self.s is None:
+            _closed()
+        if self.s is not self.raw:
+            # MicroPython's TLS socket keeps a blocking flag of its own: non-blocking, its
+            # writes fail with EAGAIN and its reads return None mid-packet.
+            self.s.setblocking(True)
+        self.raw.settimeout(t)
 
     def read(self, n):
         try:
@@ -72,5 +92,14 @@ class Link:
         return r
 
     def close(self):
-        if self.s:
-            self.s.close()
+        # Nothing may touch a closed TLS socket again (MicroPython can crash on it): the
+        # next use raises here instead, which the client takes as a dead link.
+        s, self.s = self.s, None
+        self.write = _closed
+        self.poller = None
+        if s:
+            s.close()
+
+
+def _closed(*args):
+    raise OSError(9)  # EBADF

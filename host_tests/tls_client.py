@@ -21,6 +21,9 @@ def run(port, case, ca_path):
     got = []
     em.subscribe("KEY-tls", "echo/", handler=got.append)
     em.publish("KEY-tls", "secure/", "over tls", qos=1)
+    em.loop(100)  # an idle wait: on MicroPython a TLS read that times out breaks the socket for good
+    if not em.connected:
+        return "BROKEN BY AN IDLE WAIT"
     for i in range(3):  # loop() over TLS: waits, non-blocking reads and ack waits on the TLS socket
         em.publish("KEY-tls", "echo/", "e%d" % i)
         em.loop(0)

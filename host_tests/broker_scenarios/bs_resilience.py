@@ -3,7 +3,7 @@
 case_*: run by the generic driver; they reach the broker through the test's
 TCP proxy (env.proxy_port) and steer it through env.proxy_control_port.
 device_telemetry: the device side of the kill/restart, down-at-boot and
-cluster-failover tests in test_real_broker.py (the host kills brokers meanwhile).
+cluster-failover tests in test_real_broker_resilience.py (the host kills brokers meanwhile).
 """
 import time
 
