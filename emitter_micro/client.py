@@ -115,13 +115,14 @@ class Emitter:
             c.connect()
         finally:
             _umqtt.socket = net
-        self.connected = True
         self._sent = time.ticks_ms()
         self._ping_at = self._retry = None
-        self._delay = 0
         if self._subs:
             from .subscriptions import resubscribe
             resubscribe(self)
+        # Connected once the subscriptions are back: a failure before is a failed attempt, not a disconnect.
+        self.connected = True
+        self._delay = 0
         self._emit("connect")
         if self._backlog:
             self._backlog.drain(self)

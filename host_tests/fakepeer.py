@@ -86,6 +86,7 @@ class Peer:
         self.suback_code = {}   # subscribe topic -> return code
         self.echo = True        # deliver publishes back as CHANNEL/ to matching subscriptions
         self.subs = []
+        self.ignore = ()        # packet kinds (0x80 SUBSCRIBE, ...) left unanswered
         self.connects = 0
         self.sockets = []
 
@@ -123,6 +124,8 @@ class Peer:
 
     def _answer(self, p):
         k = p.kind
+        if k in self.ignore:
+            return
         if k == 0x10:
             self.connects += 1
             self.feed(b"\x20\x02\x00\x00")

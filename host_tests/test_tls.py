@@ -5,15 +5,12 @@ ssl), not a broker: it proves the handshake, the verification and that MQTT
 flows over it. The same checks against the real broker's TLS listener are in
 test_real_broker.py (skipped while the broker cannot be had).
 """
-import socket
-import ssl
 import subprocess
-import threading
 
 import pytest
 
-import fakepeer
 import mp
+from peers import PeerServer, ssl_context
 
 OPENSSL = "openssl"
 
@@ -36,55 +33,6 @@ def _make_server(d, name, ca, san):
          "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=d)
 
 
-class TLSPeer:
-    """Accepts TLS connections and answers MQTT through fakepeer.Peer; records what it got."""
-
-    def __init__(self, certfile, keyfile):
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(certfile, keyfile)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.peers = []
-        self.handshake_errors = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                raw, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(raw,), daemon=True).start()
-
-    def _conn(self, raw):
-        raw.settimeout(10)
-        try:
-            conn = self.ctx.wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError) as e:
-            self.handshake_errors.append(str(e))
-            raw.close()
-            return
-        peer = fakepeer.Peer()
-        self.peers.append(peer)
-        try:
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    break
-                peer._got(data)
-                if peer.inbox:
-                    conn.sendall(bytes(peer.inbox))
-                    peer.inbox = bytearray()
-        except OSError:
-            pass
-        conn.close()
-
-    def close(self):
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
@@ -92,8 +40,8 @@ def pki(tmp_path_factory):
     _make_ca(d, "other_ca")
     _make_server(d, "good", "ca", "IP:127.0.0.1,DNS:localhost")
     _make_server(d, "mismatch", "ca", "DNS:other.example")
-    good = TLSPeer(str(d / "good.pem"), str(d / "good.key"))
-    mismatch = TLSPeer(str(d / "mismatch.pem"), str(d / "mismatch.key"))
+    good = PeerServer(ssl_context(str(d / "good.pem"), str(d / "good.key")))
+    mismatch = PeerServer(ssl_context(str(d / "mismatch.pem"), str(d / "mismatch.key")))
     yield d, good, mismatch
     good.close()
     mismatch.close()

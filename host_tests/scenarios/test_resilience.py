@@ -184,3 +184,24 @@ def test_flush_false_on_timeout():
     t0 = time.ticks_ms()
     assert em.flush(150) is False
     assert time.ticks_diff(time.ticks_ms(), t0) < 1000
+
+
+def test_failed_resubscribe_is_a_failed_attempt_not_a_connection():
+    em, peer = client(FAST)
+    events = []
+    em.on("connect", lambda: events.append("connect"))
+    em.on("disconnect", lambda: events.append("disconnect"))
+    em.on("error", lambda e: events.append("error"))
+    em.subscribe(KEY, "cmd/")
+    em.loop()
+    peer.closed = True
+    em.loop()
+    peer.closed = False
+    peer.ignore = (0x80,)  # the next connection gets no SUBACK: that attempt fails
+    run_until(em, lambda: "error" in events)
+    assert not em.connected
+    peer.ignore = ()
+    run_until(em, lambda: em.connected)
+    # connect and disconnect alternate: no disconnect for a connection that never was
+    seq = [e for e in events if e != "error"]
+    assert seq == ["connect", "disconnect", "connect"], events
