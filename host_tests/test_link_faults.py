@@ -79,3 +79,33 @@ def test_garbage_from_peer(run):
         server.close()
     assert out["detect_ms"] is not None and "after" in out["events"], out
     print("garbage: link dropped in %d ms, reconnected %s ms later" % (out["detect_ms"], out["reconnect_ms"]))
+
+
+def test_queue_growth_bounded_in_a_small_heap(micropython, tmp_path):
+    """Broker down (a refused port) while 2,000 readings are published in a 64 KB heap:
+    the queue stays within its bounds (oldest dropped and counted), no MemoryError."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: every connection attempt is refused
+    code = """
+import gc, time, emitter_micro
+em = emitter_micro.Emitter({"host": "127.0.0.1", "port": %d, "secure": False, "timeout": 1,
+                            "backoff_ms": (10, 40), "queue_size": 50, "queue_bytes": 4096})
+errors = []
+em.on("error", lambda e: errors.append(1))
+em.connect()
+for seq in range(2000):
+    em.publish("KEY-heap", "devices/x/telemetry/", {"seq": seq, "uptime_ms": time.ticks_ms(), "temp_c": 21.5}, qos=1)
+    em.loop(0)
+gc.collect()
+print("RESULT", em.pending(), em.dropped, len(errors) > 0, gc.mem_free())
+""" % port
+    env = dict(os.environ, MICROPYPATH=mp.micropypath(mp.UMQTT134))
+    p = subprocess.run([micropython, "-X", "heapsize=65536", "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert p.returncode == 0 and "RESULT" in p.stdout, p.stdout + p.stderr
+    pending, dropped, reported, free = p.stdout.split("RESULT")[1].split()
+    assert int(pending) <= 50 and int(dropped) >= 1950 and reported == "True", p.stdout
+    print(p.stdout.strip())
