@@ -9,11 +9,9 @@ loopback MQTT sink that is labelled as such in the output, and the broker-only f
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,6 @@ umqtt.simple from the chosen folder ($EMITTER_MICRO_UMQTT, default
 .deps/umqtt134), and provides the session fixtures: `micropython`,
 `mpy_build`, `broker` and the per-umqtt-version `umqtt_env`.
 """
-import os
 import sys
 import types
 from pathlib import Path

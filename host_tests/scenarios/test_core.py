@@ -2,7 +2,7 @@
 import json
 
 import emitter_micro
-from fakepeer import KEY, Peer, client, install, publish, raises
+from fakepeer import KEY, client, install, publish, raises
 
 
 

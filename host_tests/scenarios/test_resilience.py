@@ -2,7 +2,7 @@
 import random
 import time
 
-from fakepeer import KEY, Peer, client, install, publish, raises
+from fakepeer import KEY, Peer, client, raises
 
 FAST = {"backoff_ms": (20, 80), "timeout": 0.05}
 
