@@ -199,7 +199,8 @@ class Emitter:
             raise ValueError("qos must be 0 or 1")
         if 2 + 2 * qos + len(t) + len(msg) > T.MAX_PACKET:
             raise ValueError("message too large: %d bytes; a packet takes %d with the topic" % (len(msg), T.MAX_PACKET))
-        if self.connected and not self._backlog:
+        # A QoS 1 publish from a handler while an ack is awaited would read that ack: it waits in the queue.
+        if self.connected and not self._backlog and (not qos or self._until is None):
             try:
                 return self._publish(t, msg, qos, retain)
             except Exception as e:
@@ -255,6 +256,8 @@ class Emitter:
                 if op is not None and op & 0xF0 != 0x30:
                     link.read(c._recv_len())  # a late ack: nothing waits for it any more
                 link.wait(0)
+            if self._backlog:
+                self._backlog.drain(self)
             now = time.ticks_ms()
             if self._sends:
                 self._sends = 0  # publishes went out since the last loop

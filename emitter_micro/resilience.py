@@ -38,13 +38,13 @@ def flush(em, timeout_ms):
 
 
 def enqueue(em, t, msg, qos, retain):
-    """Queue a publish the link could not take; it goes out, in order, once connected."""
-    if not em.reconnect or em._closed:
+    """Queue a publish the link cannot take now; it goes out, in order, when it can."""
+    if not em.connected and (not em.reconnect or em._closed):
         raise OSError(107)  # ENOTCONN
     if not em._backlog:
         em._backlog = Backlog(em._options)
     em._backlog.add(em, t, msg, qos, retain)
-    if em.connected:
+    if em.connected and em._until is None:
         em._backlog.drain(em)
 
 
@@ -81,3 +81,5 @@ class Backlog:
                 return
             q.pop(0)
             self.size -= len(msg)
+        if not q:
+            em._backlog = None  # empty: publishes take the direct path again

@@ -205,3 +205,16 @@ def test_failed_resubscribe_is_a_failed_attempt_not_a_connection():
     # connect and disconnect alternate: no disconnect for a connection that never was
     seq = [e for e in events if e != "error"]
     assert seq == ["connect", "disconnect", "connect"], events
+
+
+def test_qos1_publish_from_a_handler_during_subscribe():
+    # The broker replays a stored command before the SUBACK; the handler answers at QoS 1.
+    em, peer = client(FAST)
+    t = (KEY + "/cmd/").encode()
+    peer.replay[t] = [("cmd/", "ping")]
+    em.subscribe(KEY, "cmd/", handler=lambda m: em.publish(KEY, "reply/", "pong", qos=1))
+    assert em.connected and len(peer.of(0x80)) == 1
+    em.loop()
+    assert [p.payload() for p in peer.of(0x30)] == [b"pong"] and em.pending() == 0
+    em.publish(KEY, "t/", "direct")
+    assert em._backlog is None and peer.of(0x30)[-1].payload() == b"direct"
