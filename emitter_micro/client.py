@@ -224,6 +224,11 @@ class Emitter:
         """How many publishes wait in the queue for the link."""
         return len(self._backlog.q) if self._backlog else 0
 
+    def _not_nested(self):
+        """A call that waits for its own answer cannot run in a handler while another answer is awaited."""
+        if self._until is not None:
+            raise RuntimeError("called from a handler while an ack is awaited: defer it to after loop()")
+
     def _next_pid(self):
         """The packet id umqtt.simple uses next: it never wraps its counter, but MQTT ids end at 65535."""
         c = self._mqtt

@@ -19,6 +19,7 @@ def _ask(em, op, body, timeout_ms):
     if timeout_ms is None:
         em._send(t, msg, 1)
         return None
+    em._not_nested()
     end = time.ticks_add(time.ticks_ms(), timeout_ms)
     em._answer = None
     try:

@@ -33,6 +33,7 @@ def subscribe_with_group(em, key, channel, group, handler=None):
 def unsubscribe(em, key, channel):
     """Unsubscribe from channel, whatever options it was subscribed with."""
     base = T.build(key, T.channel(channel, T.SUBSCRIBE))
+    em._not_nested()
     for t in [t for t in em._subs if t == base or t.startswith(base + b"?")] or [base]:
         em._subs.pop(t, None)
         if em.connected:
@@ -53,6 +54,7 @@ def resubscribe(em):
 
 
 def _add(em, t, ch, handler):
+    em._not_nested()
     # Recorded first: stored messages the broker replays arrive before the SUBACK.
     em._subs[t] = (ch, handler)
     em._route = route

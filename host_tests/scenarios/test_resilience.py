@@ -218,3 +218,17 @@ def test_qos1_publish_from_a_handler_during_subscribe():
     assert [p.payload() for p in peer.of(0x30)] == [b"pong"] and em.pending() == 0
     em.publish(KEY, "t/", "direct")
     assert em._backlog is None and peer.of(0x30)[-1].payload() == b"direct"
+
+
+def test_waiting_calls_from_a_handler_during_an_ack_wait_are_refused():
+    em, peer = client(FAST)
+    peer.replay[(KEY + "/cmd/").encode()] = [("cmd/", "a"), ("cmd/", "b")]
+    errs = []
+    em.on("error", errs.append)
+    calls = [lambda: em.subscribe(KEY, "other/"), lambda: em.me(timeout_ms=100)]
+
+    def handler(m):
+        calls.pop(0)()
+    em.subscribe(KEY, "cmd/", handler=handler)
+    assert em.connected and len(errs) == 2
+    assert all("RuntimeError" in e["message"] and "ack is awaited" in e["message"] for e in errs), errs
