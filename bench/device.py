@@ -68,6 +68,40 @@ def alloc():
     return out
 
 
+def rx_alloc():
+    """Heap bytes allocated per received message (all N are waiting in the socket when counting starts)."""
+    out = {}
+    em = emitter()
+    got = [0]
+
+    def on_message(m):
+        got[0] += 1
+    em.subscribe(KEY, "bench/rx/", handler=on_message)
+    c = raw()
+    rgot = [0]
+
+    def on_raw(topic, msg):
+        rgot[0] += 1
+    c.set_callback(on_raw)
+    c.subscribe((KEY + "/bench/rxraw/").encode())
+    for name, count, send, receive in (
+            ("emitter_micro", got, lambda: em.publish(KEY, "bench/rx/", PAYLOAD), lambda: em.loop(100)),
+            ("umqtt.simple", rgot, lambda: c.publish((KEY + "/bench/rxraw/").encode(), PAYLOAD), c.check_msg)):
+        for _ in range(N):
+            send()
+        time.sleep_ms(200)
+        gc.collect()
+        gc.disable()
+        a0 = gc.mem_alloc()
+        end = time.ticks_add(time.ticks_ms(), 5000)
+        while count[0] < N and time.ticks_diff(end, time.ticks_ms()) > 0:
+            receive()
+        out[name] = (gc.mem_alloc() - a0) / max(1, count[0])
+        gc.enable()
+        out[name + "_received"] = count[0]
+    return out
+
+
 def _rate(f, n):
     t0 = time.ticks_us()
     for _ in range(n):
@@ -132,5 +166,5 @@ def latency():
     return {"n": N, "p50_us": times[N // 2], "p99_us": times[N * 99 // 100]}
 
 
-print("RESULT " + json.dumps({"heap": heap, "alloc": alloc, "throughput": throughput,
+print("RESULT " + json.dumps({"heap": heap, "alloc": alloc, "rx_alloc": rx_alloc, "throughput": throughput,
                               "telemetry": telemetry, "latency": latency}[MODE]()))

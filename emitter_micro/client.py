@@ -62,6 +62,7 @@ class Emitter:
         self._sent = time.ticks_ms()
         self._pub_key = self._pub_chan = self._pub_ttl = self._pub_topic = self._pub_wire = None
         self._pub_me = True
+        self._rx_topic = self._rx_chan = None
         self._buf = bytearray(256)
         self._sends = 0
 
@@ -285,7 +286,9 @@ class Emitter:
             on_answer(self, topic[8:-1].decode(), msg)
         else:
             self._count += 1
-            m = EmitterMessage(topic.decode(), msg)
+            if topic != self._rx_topic:  # a device hears few channels: decode each once
+                self._rx_topic, self._rx_chan = topic, topic.decode()
+            m = EmitterMessage(self._rx_chan, msg)
             h = self._route and self._route(self, m.channel)
             if h:
                 self._call("message", h, m)

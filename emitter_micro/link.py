@@ -45,8 +45,9 @@ class Link:
         try:
             # Waiting for traffic is a poll, not a read timeout: on MicroPython a read that times
             # out leaves a TLS socket broken for good.
-            self.poller = select.poll()
-            self.poller.register(self.s, select.POLLIN)
+            p = select.poll()
+            p.register(self.s, select.POLLIN)
+            self.poller = getattr(p, "ipoll", p.poll)  # ipoll allocates no result list
         except Exception:
             self.poller = None  # a stand-in socket with nothing to poll: read timeouts instead
 
@@ -68,7 +69,7 @@ class Link:
             self._block(ms / 1000)
             return
         if ms > 0:
-            self.poller.poll(ms)
+            self.poller(ms)
         self.s.setblocking(False)
 
     def _block(self, t):

@@ -36,6 +36,7 @@ def unsubscribe(em, key, channel):
     em._not_nested()
     for t in [t for t in em._subs if t == base or t.startswith(base + b"?")] or [base]:
         em._subs.pop(t, None)
+        _routing(em)
         if em.connected:
             try:
                 _ack(em, _UNSUBSCRIBE, t)
@@ -43,9 +44,15 @@ def unsubscribe(em, key, channel):
                 em._down(e)
 
 
+def _routing(em):
+    """Subscriptions changed: route messages again from scratch."""
+    em._route = route
+    em._routes = {}
+
+
 def resubscribe(em):
     """After a (re)connect: the broker keeps no sessions."""
-    em._route = route
+    _routing(em)
     for t in list(em._subs):
         try:
             _ack(em, _SUBSCRIBE, t)
@@ -57,7 +64,7 @@ def _add(em, t, ch, handler):
     em._not_nested()
     # Recorded first: stored messages the broker replays arrive before the SUBACK.
     em._subs[t] = (ch, handler)
-    em._route = route
+    _routing(em)
     if em.connected:
         try:
             _ack(em, _SUBSCRIBE, t)
@@ -69,6 +76,18 @@ def _add(em, t, ch, handler):
 
 
 def route(em, channel):
+    """The handler for a message on channel, or None; remembered per channel, as matching allocates."""
+    known = em._routes
+    h = known.get(channel, route)
+    if h is route:
+        h = _match(em, channel)
+        if len(known) >= 16:
+            known.clear()
+        known[channel] = h
+    return h
+
+
+def _match(em, channel):
     """The handler of the subscription that matches channel as the broker does ('a/' takes 'a/b/', '+' one level)."""
     levels = channel.split("/")
     for pattern, h in em._subs.values():

@@ -39,7 +39,16 @@ def run(case, port, ctl=0):
     em.subscribe("KEY-faults", "t/")
     em.loop(0)
     out = {"case": case}
-    if case == "halfopen":
+    if case == "wait":
+        t0 = time.ticks_ms()
+        em.loop(300)  # nothing comes: the whole wait
+        out["idle_ms"] = time.ticks_diff(time.ticks_ms(), t0)
+        em.publish("KEY-faults", "t/", "echo")
+        t0 = time.ticks_ms()
+        n = em.loop(2000)  # the echo comes at once: no need to wait longer
+        out["busy_ms"] = time.ticks_diff(time.ticks_ms(), t0)
+        out["dispatched"] = n
+    elif case == "halfopen":
         control(ctl, "pause")
         out["detect_ms"] = until(em, lambda: not em.connected, 10000)
         em.publish("KEY-faults", "t/", "while down", qos=1)  # queued, not raised

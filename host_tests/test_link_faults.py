@@ -62,6 +62,16 @@ def test_half_open_link_detected_within_keepalive_plus_timeout(run):
     assert out["detect_ms"] <= (2 + 1) * 1000 + 500  # keepalive 2 s + timeout 1 s (+ loop granularity)
 
 
+def test_loop_waits_up_to_timeout_and_returns_on_traffic(run):
+    server = PeerServer()
+    try:
+        out = run("wait", server.port)
+    finally:
+        server.close()
+    assert 250 <= out["idle_ms"] < 1000, out
+    assert out["busy_ms"] < 1000 and out["dispatched"] == 1 and "echo" in out["events"], out
+
+
 def test_connection_reset(run):
     server = PeerServer(reset_after=3)  # CONNECT, SUBSCRIBE, PUBLISH: then an RST
     try:
