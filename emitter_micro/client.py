@@ -245,7 +245,9 @@ class Emitter:
             for name, arg in held:
                 self._emit(name, arg)
         if not self.connected:
-            if not self._closed:
+            if self._mqtt is None:
+                self.connect()  # never connected: the first loop() does it
+            elif not self._closed:
                 if not self.reconnect:
                     raise OSError(107)  # ENOTCONN
                 from .resilience import retry

@@ -232,3 +232,11 @@ def test_waiting_calls_from_a_handler_during_an_ack_wait_are_refused():
     em.subscribe(KEY, "cmd/", handler=handler)
     assert em.connected and len(errs) == 2
     assert all("RuntimeError" in e["message"] and "ack is awaited" in e["message"] for e in errs), errs
+
+
+def test_publish_and_loop_before_connect():
+    em, peer = client(FAST, connect=False)
+    em.publish(KEY, "t/", "early", qos=1)  # queued: nothing to send it on yet
+    assert em.pending() == 1 and peer.connects == 0
+    run_until(em, lambda: em.connected and not em.pending())
+    assert [p.payload() for p in peer.of(0x30)] == [b"early"]
