@@ -60,8 +60,7 @@ class Emitter:
         self._until = self._ping_at = self._retry = self._want = self._answer = self._last_error = None
         self._host_i = -1
         self._sent = time.ticks_ms()
-        self._pub_key = self._pub_chan = self._pub_ttl = self._pub_topic = self._pub_wire = None
-        self._pub_me = True
+        self._pub = (None,) * 6  # the last publish's key, channel, ttl, me -> topic, topic with its length
         self._rx_topic = self._rx_chan = None
         self._buf = bytearray(256)
         self._sends = 0
@@ -162,20 +161,21 @@ class Emitter:
     def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel; qos=1 waits for the broker's ack."""
         # Cached: a telemetry loop publishes to one topic, and building it allocates.
-        if key is self._pub_key and channel is self._pub_chan and ttl == self._pub_ttl and me == self._pub_me:
-            t = self._pub_topic
+        p = self._pub
+        if key is p[0] and channel is p[1] and ttl == p[2] and me == p[3]:
+            t, wire = p[4], p[5]
         else:
             t = T.build(key, T.channel(channel), T.options(ttl=ttl, me=me))
-            self._pub_key, self._pub_chan, self._pub_ttl, self._pub_me, self._pub_topic = key, channel, ttl, me, t
-            self._pub_wire = struct.pack("!H", len(t)) + t
+            wire = struct.pack("!H", len(t)) + t
+            self._pub = (key, channel, ttl, me, t, wire)
         if type(message) is not bytes:
             message = payload(message)
-        n = len(self._pub_wire) + len(message)
+        n = len(wire) + len(message)
         if not qos and self.connected and not self._backlog and n <= T.MAX_PACKET:
             # QoS 0 on a healthy link, the telemetry hot path: the PUBLISH is laid out in a
             # reused buffer from the cached topic bytes and written at once: one TCP segment,
             # no allocation (umqtt.simple allocates twice and writes four times per publish).
-            b, wire = self._buf, self._pub_wire
+            b = self._buf
             i = header(b, 0x31 if retain else 0x30, n)
             j = i + len(wire)
             k = j + len(message)
