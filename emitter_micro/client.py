@@ -135,12 +135,12 @@ class Emitter:
             except OSError:
                 pass
             self._link = None
+        # Said, never silent: why the link went (timeout, reset, garbage, MemoryError) or why an attempt failed.
+        what = "link to %s lost" if self.connected else "connect to %s failed"
+        self._emit("error", {"status": 0, "message": (what + ": %r") % (self.hosts[self._host_i], err)})
         if self.connected:
             self.connected = False
             self._emit("disconnect")
-        elif not self._closed:
-            # A failed attempt (refused, unverified TLS, ...): said once per try, never silent.
-            self._emit("error", {"status": 0, "message": "connect to %s failed: %r" % (self.hosts[self._host_i], err)})
         if not self.reconnect or self._closed:
             raise err
         from .resilience import next_retry

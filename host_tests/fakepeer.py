@@ -200,6 +200,8 @@ class FakeSocket:
     def read(self, n):
         if self.closed:
             raise OSError(9)  # EBADF
+        if n > 1 << 20:
+            raise MemoryError("read(%d)" % n)  # MicroPython allocates the n bytes before reading
         inbox = self.peer.inbox
         if len(inbox) >= n or (self.peer.closed and not self.peer.mute):
             out = bytes(inbox[:n])

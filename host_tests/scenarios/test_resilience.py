@@ -169,8 +169,11 @@ def test_garbage_from_network_never_hangs_or_raises():
 def test_oversized_packet_announced_is_survived():
     em, peer = client(FAST)
     em.on("message", lambda m: None)
+    errs = []
+    em.on("error", errs.append)
     peer.feed(b"\x30\xff\xff\xff\x7f\x00\x02a/")  # 268 MB announced
     em.loop()
+    assert not em.connected and "MemoryError" in errs[0]["message"] and "lost" in errs[0]["message"], errs
     peer.inbox = bytearray()
     peer.closed = False
     run_until(em, lambda: em.connected)
