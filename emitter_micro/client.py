@@ -129,22 +129,8 @@ class Emitter:
 
     def _down(self, err):
         """The link failed: close it, tell, and retry later (or raise, with reconnect off)."""
-        if self._link:
-            try:
-                self._link.close()
-            except OSError:
-                pass
-            self._link = None
-        # Said, never silent: why the link went (timeout, reset, garbage, MemoryError) or why an attempt failed.
-        what = "link to %s lost" if self.connected else "connect to %s failed"
-        self._emit("error", {"status": 0, "message": (what + ": %r") % (self.hosts[self._host_i], err)})
-        if self.connected:
-            self.connected = False
-            self._emit("disconnect")
-        if not self.reconnect or self._closed:
-            raise err
-        from .resilience import next_retry
-        next_retry(self)
+        from .resilience import down
+        down(self, err)
 
     def disconnect(self):
         """Close the connection cleanly; no reconnect after it."""

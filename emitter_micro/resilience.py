@@ -3,6 +3,25 @@ import random
 import time
 
 
+def down(em, err):
+    """The link failed: close it, tell, and retry later (or raise, with reconnect off)."""
+    if em._link:
+        try:
+            em._link.close()
+        except OSError:
+            pass
+        em._link = None
+    # Said, never silent: why the link went (timeout, reset, garbage, MemoryError) or why an attempt failed.
+    what = "link to %s lost" if em.connected else "connect to %s failed"
+    em._emit("error", {"status": 0, "message": (what + ": %r") % (em.hosts[em._host_i], err)})
+    if em.connected:
+        em.connected = False
+        em._emit("disconnect")
+    if not em.reconnect or em._closed:
+        raise err
+    next_retry(em)
+
+
 def next_retry(em):
     """Schedule the next connection attempt: the delay doubles up to a bound, half of it random."""
     lo, hi = em._options.get("backoff_ms", (500, 30000))
