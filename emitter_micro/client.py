@@ -157,7 +157,7 @@ class Emitter:
         if type(message) is not bytes:
             message = payload(message)
         n = len(wire) + len(message)
-        if not qos and self.connected and not self._backlog and n <= T.MAX_PACKET:
+        if qos == 0 and self.connected and not self._backlog and n <= T.MAX_PACKET:
             # QoS 0 on a healthy link, the telemetry hot path: the PUBLISH is laid out in a
             # reused buffer from the cached topic bytes and written at once: one TCP segment,
             # no allocation (umqtt.simple allocates twice and writes four times per publish).
@@ -197,7 +197,7 @@ class Emitter:
 
     def _publish(self, t, msg, qos, retain):
         if qos:
-            self._next_pid()
+            self._next_pid()  # wraps umqtt.simple's counter before it takes the next id
             self._until = time.ticks_add(time.ticks_ms(), int(self.timeout * 1000))
         try:
             self._mqtt.publish(t, msg, retain, qos)

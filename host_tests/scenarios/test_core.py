@@ -99,6 +99,7 @@ def test_bad_input_rejected_before_sending():
     em.publish(KEY, "/".join(["l"] * 23), "ok")  # 23 levels is the limit
     raises(ValueError, em.publish, KEY, "a/", "x", ttl=-1)
     raises(ValueError, em.publish, KEY, "a/", "x", qos=2)
+    raises(ValueError, em.publish, KEY, "a/", "x", qos=None)
     raises(ValueError, em.subscribe, KEY, "a/#/")
     raises(ValueError, em.subscribe, "", "a/")
     assert len(peer.sent) == n + 1
