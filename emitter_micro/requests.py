@@ -51,10 +51,6 @@ def _failed(answer):
     return isinstance(status, int) and status >= 400 or status == 0
 
 
-def _flag(v):
-    return bool(v)
-
-
 def keygen(em, key, channel, permissions="rw", ttl=0, timeout_ms=None):
     for c in permissions:
         if c not in "rwslpex":
@@ -65,7 +61,7 @@ def keygen(em, key, channel, permissions="rw", ttl=0, timeout_ms=None):
 
 def presence(em, key, channel, status=True, changes=True, timeout_ms=None):
     return _ask(em, b"presence", {"key": T.key(key), "channel": T.channel(channel, T.SUBSCRIBE),
-                                  "status": _flag(status), "changes": _flag(changes)}, timeout_ms)
+                                  "status": bool(status), "changes": bool(changes)}, timeout_ms)
 
 
 def me(em, timeout_ms=None):
@@ -73,14 +69,14 @@ def me(em, timeout_ms=None):
 
 
 def keyban(em, secret, target, banned=True, timeout_ms=None):
-    return _ask(em, b"keyban", {"secret": T.key(secret), "target": T.key(target), "banned": _flag(banned)}, timeout_ms)
+    return _ask(em, b"keyban", {"secret": T.key(secret), "target": T.key(target), "banned": bool(banned)}, timeout_ms)
 
 
 def link(em, key, channel, name, subscribe=True, timeout_ms=None):
     # The link name is the broker's to judge (it answers 400): it takes 1-2 alphanumerics.
     ch, q, opts = channel.partition("?")
     return _ask(em, b"link", {"name": name, "key": T.key(key), "channel": T.channel(ch) + q + opts,
-                              "subscribe": _flag(subscribe)}, timeout_ms)
+                              "subscribe": bool(subscribe)}, timeout_ms)
 
 
 def history(em, key, channel, last=1, since=None, until=None, timeout_ms=None):

@@ -7,12 +7,14 @@ both versions assert on an ack that is not theirs.
 import struct
 import time
 
+from micropython import const
+
 from . import EmitterError
 from . import topic as T
 from .client import header
 
-_SUBSCRIBE = 0x82
-_UNSUBSCRIBE = 0xA2
+_SUBSCRIBE = const(0x82)
+_UNSUBSCRIBE = const(0xA2)
 _header = bytearray(9)
 
 
@@ -34,9 +36,11 @@ def unsubscribe(em, key, channel):
     """Unsubscribe from channel, whatever options it was subscribed with."""
     base = T.build(key, T.channel(channel, T.SUBSCRIBE))
     em._not_nested()
-    for t in [t for t in em._subs if t == base or t.startswith(base + b"?")] or [base]:
+    topics = [t for t in em._subs if t == base or t.startswith(base + b"?")] or [base]
+    for t in topics:
         em._subs.pop(t, None)
-        _routing(em)
+    _routing(em)
+    for t in topics:
         if em.connected:
             try:
                 _ack(em, _UNSUBSCRIBE, t)
