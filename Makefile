@@ -21,13 +21,15 @@ $(VENV)/.installed: host_tests/requirements.txt
 
 deps: venv umqtt broker
 
+# umqtt.simple 1.3.4 (PyPI sdist) and 1.8 (micropython-lib source): every test runs on both.
 umqtt: venv
 	PYTHON=$(PY) bash host_tests/tools/fetch_umqtt.sh
+	$(PY) tools/upstream.py umqtt18
 
-# The real Emitter broker; a refusal is printed and does not fail the build
-# (the broker tests then skip with the same error).
+# The real Emitter broker and Toxiproxy (tools/upstream.py says how each was had). A failure is
+# printed and does not stop make: the tests that need them then fail with the same reason.
 broker: venv
-	@$(PY) host_tests/broker.py install || echo "make: continuing without the Emitter broker (see error above)"
+	@$(PY) tools/upstream.py emitter toxiproxy || echo "make: continuing without the broker or toxiproxy (see above)"
 
 mpy: venv
 	@rm -rf $(MPY_OUT)

@@ -74,15 +74,26 @@ def umqtt_env(request):
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory):
-    """The real Emitter broker (never a fake): skipped when it cannot be had."""
+def emitter_bin():
+    """The real broker's binary (never a fake). Not to be had: a failure with the reason,
+    or a skip where EMITTER_MICRO_NO_BROKER=1 says so."""
+    import os
     import broker as broker_mod
 
+    if os.environ.get(broker_mod.OPT_OUT):
+        pytest.skip("%s is set: real-broker tests opted out" % broker_mod.OPT_OUT)
     try:
-        binary = broker_mod.find_or_install()
+        return broker_mod.find_or_install()
     except broker_mod.BrokerUnavailable as e:
-        pytest.skip("real Emitter broker unavailable (never faked): %s" % e)
-    b = broker_mod.Broker(binary, tmp_path_factory.mktemp("emitter"))
+        pytest.fail("real Emitter broker unavailable (never faked): %s" % e, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def broker(emitter_bin, tmp_path_factory):
+    """One real Emitter broker for the session."""
+    import broker as broker_mod
+
+    b = broker_mod.Broker(emitter_bin, tmp_path_factory.mktemp("emitter"))
     b.start()
     yield b
     b.stop()

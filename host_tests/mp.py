@@ -22,13 +22,20 @@ _TEST_DEF = re.compile(r"^def (test_\w*)\s*\(\s*\)\s*:", re.M)
 
 def umqtt_versions():
     """{version: folder holding umqtt/simple.py} for every available umqtt."""
-    versions = {"134": UMQTT134}
-    d18 = os.environ.get("UMQTT18_DIR")
-    if d18:
-        versions["18"] = Path(d18).resolve()
-    elif (DEPS / "umqtt18" / "umqtt" / "simple.py").is_file():
-        versions["18"] = DEPS / "umqtt18"
-    return versions
+    return {"134": UMQTT134, "18": _umqtt18()}
+
+
+_umqtt18_dir = None
+
+
+def _umqtt18():
+    """umqtt.simple 1.8 ($UMQTT18_DIR or out of the micropython-lib archive): every run has both versions."""
+    global _umqtt18_dir
+    if _umqtt18_dir is None:
+        sys.path.insert(0, str(REPO / "tools"))
+        import upstream
+        _umqtt18_dir = upstream.umqtt18()
+    return _umqtt18_dir
 
 
 def default_umqtt_dir():

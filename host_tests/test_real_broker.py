@@ -68,7 +68,8 @@ def base_env(broker):
         "host": broker.host, "port": broker.port, "tls_port": broker.tls_port, "tls_host": "localhost",
         "secret": broker.secret, "license": broker.license, "ca_der": str(der),
         "keys": {
-            "test": broker.test_key,                       # test/#/ rwslpex
+            "test": broker.test_key,                       # test/#/ rwslp
+            "extend": broker.extend_key,                   # test/#/ rwslpex: private links only
             "rw": broker.keygen("test/rw/", "rw"),         # plain key: no master, no extend
             "devices": broker.keygen("devices/#/", "rwslp"),
         },
@@ -120,7 +121,7 @@ def _closed_port():
 def _refused_env():
     port = _closed_port()
     return {"host": "127.0.0.1", "port": port, "tls_port": port, "secret": "x", "license": "x",
-            "ca_der": "", "keys": {"test": "k", "rw": "k", "devices": "k", "share": "k"},
+            "ca_der": "", "keys": {"test": "k", "extend": "k", "rw": "k", "devices": "k", "share": "k"},
             "run": "r0", "share_group": "grp0", "proxy_port": port, "proxy_control_port": port}
 
 

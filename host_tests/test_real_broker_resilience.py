@@ -20,16 +20,6 @@ import mp
 from real_broker import VERSIONS, Device, Subscriber, paho_publish
 
 
-# --- fixtures -----------------------------------------------------------------
-@pytest.fixture(scope="session")
-def emitter_bin():
-    """The real broker's binary, for tests that start (and kill) their own brokers."""
-    try:
-        return broker_mod.find_or_install()
-    except broker_mod.BrokerUnavailable as e:
-        pytest.skip("real Emitter broker unavailable (never faked): %s" % e)
-
-
 # --- helpers ------------------------------------------------------------------
 def _telemetry_env(hosts, key, channel, count, interval_ms, ttl):
     return {"hosts": hosts, "key": key, "channel": channel, "count": count,

@@ -69,7 +69,7 @@ def case_keygen_blocking_and_event(env):
     assert events[0]["status"] == 200 and events[0]["key"] and events[0]["key"] != k, events
     # An extend key ('e') makes a private channel CHANNEL/CONNECTION-ID/.
     me = em.me(timeout_ms=5000)
-    priv = em.keygen(env.keys["test"], "test/%s/priv/" % uid(env, "r"), "rw", timeout_ms=5000)
+    priv = em.keygen(env.keys["extend"], "test/%s/priv/" % uid(env, "r"), "rw", timeout_ms=5000)
     assert priv["status"] == 200 and me["id"] in priv["channel"], (priv, me)
     close(em)
 

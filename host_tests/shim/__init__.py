@@ -92,4 +92,7 @@ def import_fresh(umqtt_dir, with_emitter=True):
     emitter = None
     if with_emitter:
         import emitter_micro as emitter
+        import emitter_micro.tls as tls
+        # Device code's `import ssl` is CPython's here, which cannot wrap the shim's sockets.
+        tls.ssl = _ussl
     return simple, emitter
