@@ -23,7 +23,7 @@ deps: venv umqtt broker
 
 # umqtt.simple 1.3.4 (PyPI sdist) and 1.8 (micropython-lib source): every test runs on both.
 umqtt: venv
-	PYTHON=$(PY) bash host_tests/tools/fetch_umqtt.sh
+	PYTHON=$(PY) bash tools/fetch_umqtt.sh
 	$(PY) tools/upstream.py umqtt18
 
 # The real Emitter broker and Toxiproxy (tools/upstream.py says how each was had). A failure is
@@ -42,13 +42,13 @@ mpy: venv
 	done; printf '%7d  total\n' $$total
 
 demo: deps
-	$(PY) host_tests/tools/demo.py
+	$(PY) tools/demo.py
 
 # emitter_micro (.mpy) + boards/$(BOARD) app onto a board: make deploy PORT=/dev/ttyACM0 BOARD=rp2040
 deploy: umqtt
 	@test -n "$(PORT)" || { echo "make deploy: set PORT=/dev/ttyACM0 (or similar)"; exit 2; }
 	@test -n "$(BOARD)" || { echo "make deploy: set BOARD=esp32|rp2040|unix"; exit 2; }
-	$(PY) host_tests/tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(DEPLOY_ARGS)
+	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) .deps build .pytest_cache

@@ -28,7 +28,7 @@ import pytest
 import mp
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
-DEPLOY = mp.REPO / "host_tests" / "tools" / "deploy.py"
+DEPLOY = mp.REPO / "tools" / "deploy.py"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 CMD_TIMEOUT = 60
 DEPLOY_TIMEOUT = 300

@@ -16,9 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-HOST_TESTS = Path(__file__).resolve().parent.parent
-REPO = HOST_TESTS.parent
-sys.path.insert(0, str(HOST_TESTS))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "host_tests"))
 
 import broker as broker_mod  # noqa: E402
 import mp  # noqa: E402

@@ -3,7 +3,7 @@
 # pip cannot install this bare sdist: "pip download" fails after unpacking it,
 # so we keep the unpacked build dir (--no-clean) and copy simple.py out of it.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 DEST=.deps/umqtt134/umqtt
 if [ -s "$DEST/simple.py" ]; then
     echo "umqtt.simple 1.3.4 already in $DEST"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Put emitter_micro and a board's telemetry app on a MicroPython board with mpremote.
 
-    python host_tests/tools/deploy.py --port /dev/ttyACM0 --board rp2040
+    python tools/deploy.py --port /dev/ttyACM0 --board rp2040
     (or: make deploy PORT=/dev/ttyACM0 BOARD=rp2040)
 
 Steps, each one an `mpremote connect PORT ...` call with a timeout:
@@ -29,7 +29,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BOARDS = ("esp32", "rp2040", "unix")
 UMQTT_HOST_COPIES = {  # folder holding umqtt/simple.py -> the version it is
     REPO / ".deps" / "umqtt134": "1.3.4 (PyPI micropython-umqtt.simple, host copy .deps/umqtt134)",
