@@ -2,6 +2,8 @@
 import random
 import time
 
+from micropython import const
+
 
 def down(em, err):
     """The link failed: close it, tell, and retry later (or raise, with reconnect off)."""
@@ -67,24 +69,31 @@ def enqueue(em, t, msg, qos, retain):
         em._backlog.drain(em)
 
 
+# What a queued publish costs the heap beyond its payload on a 32-bit board: its tuple (32 B), the
+# header of its bytes copy (16 B), its list slot and the rounding to 16-byte blocks.
+_ENTRY = const(64)
+
+
 class Backlog:
-    """Publishes waiting for the link, oldest first, bounded in count and in bytes."""
+    """Publishes waiting for the link, oldest first, bounded by the heap they take (and by count if asked)."""
 
     def __init__(self, options):
-        self.most = options.get("queue_size", 32)
-        self.room = options.get("queue_bytes", 8192)
+        self.most = options.get("queue_size")
+        self.room = options.get("queue_bytes", 16384)
         self.q = []
         self.size = 0
 
     def add(self, em, t, msg, qos, retain):
-        if len(msg) > self.room:
-            raise ValueError("message of %d bytes is larger than the queue (queue_bytes=%d)" % (len(msg), self.room))
+        cost = len(msg) + _ENTRY
+        if cost > self.room:
+            raise ValueError("message of %d bytes is larger than the queue (queue_bytes=%d, %d per entry)"
+                             % (len(msg), self.room, _ENTRY))
         # A copy: the caller may reuse its buffer.
         self.q.append((t, bytes(msg), qos, retain))
-        self.size += len(msg)
-        while len(self.q) > self.most or self.size > self.room:
+        self.size += cost
+        while self.size > self.room or self.most and len(self.q) > self.most:
             t, msg = self.q.pop(0)[:2]
-            self.size -= len(msg)
+            self.size -= len(msg) + _ENTRY
             em.dropped += 1
             em._emit("error", {"status": 0, "message": "queue full: dropped the oldest publish, to %s" % t[t.find(b"/") + 1:].decode()})
 
@@ -99,6 +108,6 @@ class Backlog:
                 em._down(e)
                 return
             q.pop(0)
-            self.size -= len(msg)
+            self.size -= len(msg) + _ENTRY
         if not q:
             em._backlog = None  # empty: publishes take the direct path again

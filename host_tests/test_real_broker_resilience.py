@@ -74,6 +74,48 @@ def test_broker_killed_and_restarted_mid_telemetry(emitter_bin, micropython, tmp
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=lambda v: "umqtt" + v)
+def test_default_options_ride_out_a_10s_broker_outage(emitter_bin, micropython, tmp_path, version):
+    """QoS 1 readings at 5/s with the client's default options; the broker is stopped for 10 s, then
+    started again: nothing is dropped from the default (byte-bounded) queue and every reading arrives."""
+    count, interval_ms, outage_s = 150, 200, 10.0
+    b = broker_mod.Broker(emitter_bin, tmp_path / "broker").start()
+    sub = dev = None
+    try:
+        key = b.keygen("devices/#/", "rwslp")
+        ch = "devices/%s/telemetry/" % uuid.uuid4().hex[:8]
+        # The broker keeps no sessions: what the device drains before the subscriber is back is
+        # stored (ttl) and replayed to it (last=N) when it resubscribes.
+        sub = Subscriber(b.host, b.port, key, ch, last=count + 10).start()
+        assert sub.wait_connected(10), "subscriber did not connect"
+        env = _telemetry_env(["127.0.0.1:%d" % b.port], key, ch, count, interval_ms, 600)
+        env["defaults"] = True
+        dev = Device("bs_resilience", "device_telemetry", env, mp.umqtt_versions()[version])
+        assert sub.wait(lambda: sub.unique() >= 25 or not dev.running(), 30), dev.report()
+        assert dev.running(), "device ended before the outage:\n" + dev.report()
+        b.stop()
+        t_down = time.monotonic()
+        time.sleep(outage_s)
+        b.launch()
+        t_up = time.monotonic()
+        assert dev.wait(180), dev.report()
+        sub.wait(lambda: sub.unique() >= count, 30)
+        missing, dups = sub.summary(count)
+        done = [line for _, line in dev.lines if line.startswith("SENT")]
+        print("outage %.1f s; device reconnected %s s after the broker was back; subscriber %s s; %s; "
+              "received %d (%d duplicates), missing %d"
+              % (t_up - t_down, _first_after(dev.events("connect"), t_up), _first_after(sub.connects, t_up),
+                 done, len(sub.seqs), dups, len(missing)))
+        assert done and " DROPPED 0 " in done[0], dev.report()
+        assert not missing, "lost readings %s\n%s" % (missing[:50], dev.report())
+    finally:
+        if dev is not None:
+            dev.stop()
+        if sub is not None:
+            sub.stop()
+        b.stop()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: "umqtt" + v)
 def test_broker_down_at_boot(emitter_bin, micropython, tmp_path, version):
     """The device boots with the broker down; the broker comes up 3 s later; the queued readings arrive."""
     count = 20

@@ -74,19 +74,22 @@ def case_half_open_detected_then_reconnect(env):
 def device_telemetry(env):
     """Publish env.count readings {"seq": n} at QoS 1 every env.interval_ms, through outages; then flush.
 
-    env: hosts (list of "host:port"), key, channel, count, interval_ms, ttl (0: none), flush_ms.
+    env: hosts (list of "host:port"), key, channel, count, interval_ms, ttl (0: none), flush_ms,
+    defaults (true: the client's default options, but host and secure).
     Prints `EVENT connect|disconnect TICKS` lines for the host to time, and `SENT n DROPPED d`.
     """
     env = as_env(env)
-    o = {"host": env.hosts, "secure": False, "keepalive": 5, "timeout": 2, "reconnect": True,
-         "backoff_ms": (100, 1000), "queue_size": env.count + 10, "queue_bytes": 64 * (env.count + 10)}
+    o = {"host": env.hosts, "secure": False}
+    if not env.get("defaults"):
+        # Fast recovery and room for every reading (64 B per queued entry beyond its payload).
+        o.update(keepalive=5, timeout=2, backoff_ms=(100, 1000), queue_bytes=96 * (env.count + 10))
     em = emitter_micro.Emitter(o)
     em.on("connect", lambda: print("EVENT connect %d" % time.ticks_ms()))
     em.on("disconnect", lambda: print("EVENT disconnect %d" % time.ticks_ms()))
     em.on("error", lambda e: print("EVENT error %r" % (e,)))
     em.connect()
     ttl = env.ttl or None
-    seq = 0
+    seq = most = 0
     due = time.ticks_ms()
     while seq < env.count:
         now = time.ticks_ms()
@@ -95,8 +98,9 @@ def device_telemetry(env):
             em.publish(env.key, env.channel, {"seq": seq}, qos=1, ttl=ttl)
             due = time.ticks_add(now, env.interval_ms)
         em.loop(max(0, min(50, time.ticks_diff(due, time.ticks_ms()))))
+        most = max(most, em.pending())
     ok = em.flush(env.flush_ms)
-    print("SENT %d DROPPED %d PENDING %d" % (seq, em.dropped, em.pending()))
+    print("SENT %d DROPPED %d PENDING %d MOST_QUEUED %d" % (seq, em.dropped, em.pending(), most))
     assert ok, "queue not flushed within %d ms: %d pending" % (env.flush_ms, em.pending())
     assert em.dropped == 0, "dropped %d" % em.dropped
     em.disconnect()
