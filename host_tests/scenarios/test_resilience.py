@@ -119,13 +119,14 @@ def test_queue_bytes_bound():
     peer = Peer()
     peer.refuse = True
     # An entry costs its payload and 64 bytes (tuple, bytes header, list slot): room for two of 5 bytes.
-    em, peer = client(dict(FAST, queue_bytes=2 * (64 + 5) + 10), peer)
+    room = 2 * (64 + 5) + 10
+    em, peer = client(dict(FAST, queue_bytes=room), peer)
     em.publish(KEY, "t/", b"12345")
     em.publish(KEY, "t/", b"67890")
     assert em.pending() == 2 and em.dropped == 0
     em.publish(KEY, "t/", b"abc")
     assert em.pending() == 2 and em.dropped == 1
-    raises(ValueError, em.publish, KEY, "t/", b"x" * (2 * 5 + 10 + 1))
+    raises(ValueError, em.publish, KEY, "t/", b"x" * (room - 64 + 1))
 
 
 def test_queue_copies_reused_buffers():
