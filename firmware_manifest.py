@@ -10,8 +10,5 @@ metadata(description="Emitter (emitter.io) client for MicroPython, on umqtt.simp
 
 include("$(PORT_DIR)/boards/manifest.py")
 
-# From micropython-lib ($(MPY_LIB_DIR), which the firmware build points at its lib/micropython-lib).
-require("umqtt.simple")
-
-# emitter_micro/*.py beside this file: package() paths are relative to the manifest's folder.
-package("emitter_micro")
+# The require()/package() lines, shared with the unix build the tests use (firmware/unix.py).
+include("firmware/emitter_micro.py")

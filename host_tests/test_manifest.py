@@ -110,20 +110,22 @@ def test_frozen_layout_imports_from_mpy(tree, tmp_path, micropython):
 
 
 @pytest.mark.parametrize("breakage", [
-    ('package("emitter_micro")', 'package("emitter_micr")'),
+    ('package("emitter_micro", base_path="..")', 'package("emitter_micr", base_path="..")'),
     ('require("umqtt.simple")', 'require("umqtt.simpel")'),
     ('include("$(PORT_DIR)/boards/manifest.py")', 'include("$(PORT_DIR)/board/manifest.py")'),
 ], ids=["package-typo", "require-typo", "include-typo"])
 def test_broken_manifest_fails(tree, tmp_path, breakage):
     old, new = breakage
-    text = MANIFEST.read_text()
-    assert old in text, "the manifest no longer has %r: update this test" % old
-    copy = tmp_path / "checkout"  # a checkout-like folder: the manifest beside emitter_micro/
-    copy.mkdir()
+    copy = tmp_path / "checkout"  # a checkout-like folder: the manifests beside emitter_micro/
+    (copy / "firmware").mkdir(parents=True)
     (copy / "emitter_micro").symlink_to(mp.REPO / "emitter_micro")
+    texts = {name: (mp.REPO / name).read_text() for name in ("firmware_manifest.py", "firmware/emitter_micro.py")}
+    holder = [name for name, text in texts.items() if old in text]
+    assert holder, "the manifests no longer have %r: update this test" % old
+    for name, text in texts.items():
+        (copy / name).write_text(text)
     manifest = copy / "firmware_manifest.py"
-    manifest.write_text(text)
     check_files(evaluate(manifest, tree, mf.MODE_FREEZE))  # control: the unbroken copy passes
-    manifest.write_text(text.replace(old, new))
+    (copy / holder[0]).write_text(texts[holder[0]].replace(old, new))
     with pytest.raises((mf.ManifestFileError, AssertionError)):
         check_files(evaluate(manifest, tree, mf.MODE_FREEZE))
