@@ -12,31 +12,21 @@ Everything that needs the broker skips, with go's exact error, when it cannot
 be had (see host_tests/broker.py; EMITTER_BIN=/path/to/emitter to use one).
 The few tests at the top need no broker: they check the plumbing.
 """
-import importlib.util
 import json
 import re
 import socket
 import ssl
 import subprocess
 import sys
-import threading
 import uuid
 
 import pytest
 
 import mp
-from real_broker import BS_DIR, HOST_TESTS, VERSIONS, run_in_cpython, run_in_unix_port
+from real_broker import BS_DIR, VERSIONS, run_in_cpython, run_in_unix_port
 
+pytest_plugins = ["toxiproxy"]  # toxiproxy_server, toxi_proxy: link faults in front of the broker
 
-def _load_tool(name):
-    """A module from host_tests/tools, without putting that folder on sys.path."""
-    spec = importlib.util.spec_from_file_location(name, HOST_TESTS / "tools" / (name + ".py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-TcpProxy = _load_tool("tcpproxy").TcpProxy
 
 _CASE_DEF = re.compile(r"^def (case_\w+)\s*\(\s*env\s*\)\s*:", re.M)
 _CPYTHON_ONLY = re.compile(r"^CPYTHON_ONLY\s*=\s*True", re.M)
@@ -77,10 +67,9 @@ def base_env(broker):
 
 
 @pytest.fixture
-def proxy(broker):
-    p = TcpProxy((broker.host, broker.port)).start()
-    yield p
-    p.stop()
+def proxy(toxi_proxy):
+    """A fresh Toxiproxy proxy in front of the broker (host_tests/toxiproxy.py); toxics cleared after."""
+    return toxi_proxy
 
 
 def make_env(broker, base_env, proxy):
@@ -88,8 +77,8 @@ def make_env(broker, base_env, proxy):
     run = uuid.uuid4().hex[:10]
     group = "grp" + run
     env = json.loads(json.dumps(base_env))
-    env.update(run=run, share_group=group, proxy_port=proxy.port,
-               proxy_control_port=proxy.control_port)
+    env.update(run=run, share_group=group, proxy_port=proxy.port, proxy_name=proxy.name,
+               toxiproxy_host=proxy.server.host, toxiproxy_port=proxy.server.api_port)
     env["keys"]["share"] = broker.keygen("$share/%s/test/share/" % group, "rwslp")
     return env
 
@@ -122,7 +111,8 @@ def _refused_env():
     port = _closed_port()
     return {"host": "127.0.0.1", "port": port, "tls_port": port, "secret": "x", "license": "x",
             "ca_der": "", "keys": {"test": "k", "extend": "k", "rw": "k", "devices": "k", "share": "k"},
-            "run": "r0", "share_group": "grp0", "proxy_port": port, "proxy_control_port": port}
+            "run": "r0", "share_group": "grp0", "proxy_port": port, "proxy_name": "none",
+            "toxiproxy_host": "127.0.0.1", "toxiproxy_port": port}
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=lambda v: "umqtt" + v)
@@ -138,60 +128,6 @@ def test_cpython_runner_reports_refused_connection(umqtt_env):
     with pytest.raises(OSError) as e:
         run_in_cpython("bs_api", "case_connect_events_and_disconnect", _refused_env())
     assert e.value.errno == 111 or e.value.args[0] == 111, e.value
-
-
-def test_tcpproxy_pause_resume():
-    """The proxy relays, holds everything while paused without closing, and drops held links on resume."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def echo_server():
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-
-            def echo(c):
-                with c:
-                    while True:
-                        try:
-                            data = c.recv(1024)
-                        except OSError:
-                            return
-                        if not data:
-                            return
-                        c.sendall(data)
-            threading.Thread(target=echo, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=echo_server, daemon=True).start()
-    try:
-        with TcpProxy(srv.getsockname()) as p:
-            a = socket.create_connection(("127.0.0.1", p.port), timeout=2)
-            a.sendall(b"one")
-            assert a.recv(16) == b"one"
-            with socket.create_connection(("127.0.0.1", p.control_port), timeout=2) as ctl:
-                ctl.sendall(b"pause\n")
-                assert ctl.recv(16) == b"ok\n"
-            a.sendall(b"two")  # the write succeeds: the link looks alive
-            a.settimeout(0.5)
-            with pytest.raises(socket.timeout):
-                a.recv(16)
-            p.resume()
-            a.settimeout(2)
-            try:
-                assert a.recv(16) == b""  # the held link is closed, "two" never arrives
-            except ConnectionResetError:
-                pass
-            b = socket.create_connection(("127.0.0.1", p.port), timeout=2)
-            b.sendall(b"three")
-            assert b.recv(16) == b"three"
-            b.close()
-            a.close()
-    finally:
-        stop.set()
-        srv.close()
 
 
 # --- the real broker: every case, both runtimes ------------------------------------

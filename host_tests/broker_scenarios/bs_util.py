@@ -93,21 +93,54 @@ def payloads(msgs):
     return [m.binary for m in msgs]
 
 
-def proxy_command(env, cmd):
-    """Tell the test's TCP proxy (host_tests/tools/tcpproxy.py) to pause, resume or drop."""
+def toxiproxy(env, method, path, body=None):
+    """One call to the Toxiproxy HTTP API (env.toxiproxy_host/_port) over a plain socket: MicroPython too.
+
+    Returns the JSON answer (None when empty); an HTTP error status is an AssertionError with the answer.
+    """
+    import json
     import socket
-    ai = socket.getaddrinfo(env.host, env.proxy_control_port)[0][-1]
+    data = json.dumps(body).encode() if body is not None else b""
+    req = ("%s %s HTTP/1.0\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+           "Connection: close\r\n\r\n" % (method, path, env.toxiproxy_host, env.toxiproxy_port, len(data))
+           ).encode() + data
     s = socket.socket()
+    got = b""
     try:
         s.settimeout(5)
-        s.connect(ai)
-        s.send((cmd + "\n").encode())
-        got = b""
-        while not got.endswith(b"\n"):
-            b = s.recv(16)
+        s.connect(socket.getaddrinfo(env.toxiproxy_host, env.toxiproxy_port)[0][-1])
+        while req:
+            req = req[s.send(req):]
+        while True:
+            b = s.recv(1024)
             if not b:
                 break
             got += b
     finally:
         s.close()
-    assert got.strip() == b"ok", "proxy said %r to %r" % (got, cmd)
+    head, _, answer = got.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    assert 200 <= status < 300, "toxiproxy: %s %s -> %r" % (method, path, got[:300])
+    return json.loads(answer) if answer.strip() else None
+
+
+def toxic(env, type, stream="downstream", name=None, toxicity=1.0, **attributes):
+    """Add a toxic to this test's proxy (env.proxy_name), live connections included; returns its name.
+
+    e.g. toxic(env, "timeout", "upstream", timeout=0); toxic(env, "latency", latency=100, jitter=30).
+    """
+    name = name or "%s_%s" % (type, stream)
+    toxiproxy(env, "POST", "/proxies/%s/toxics" % env.proxy_name,
+              {"name": name, "type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes})
+    return name
+
+
+def set_toxicity(env, name, toxicity):
+    toxiproxy(env, "POST", "/proxies/%s/toxics/%s" % (env.proxy_name, name), {"toxicity": toxicity})
+
+
+def untoxic(env, name=None):
+    """Remove one toxic, or every toxic of this test's proxy."""
+    names = [name] if name else [t["name"] for t in toxiproxy(env, "GET", "/proxies/%s/toxics" % env.proxy_name)]
+    for n in names:
+        toxiproxy(env, "DELETE", "/proxies/%s/toxics/%s" % (env.proxy_name, n))
