@@ -1,27 +1,31 @@
-"""Link faults over real loopback TCP (issue "Resilience"), on both runtimes: a half-open link
-through tools/tcpproxy.py, a connection reset, a peer that answers garbage.
+"""Link faults over real loopback TCP, on both runtimes (CPython through the shim, the unix port) and both
+umqtt versions.
 
-The far end is peers.PeerServer, a scripted MQTT peer (not a broker); the same
-faults against the real broker are in test_real_broker*.py (skipped while the
-broker cannot be had). Detection and reconnect times are printed (pytest -s).
+The faults a network makes go through Toxiproxy (host_tests/toxiproxy.py) in front of the real broker:
+half-open (timeout 0), reset (reset_peer), torn packets (slicer), a slow WiFi link (latency +
+bandwidth), a link cut after N bytes (limit_data), a request on a silent link. Those are the
+bs_resilience.py cases, run by test_real_broker.py. Here: what no broker sends (garbage, from the
+scripted peer in peers.py), loop()'s wait on the real broker, the queue bound in a small heap, and
+that the Toxiproxy toxics those cases rely on do what they say on a plain socket.
+Times are printed (pytest -s).
 """
-import importlib.util
 import json
 import os
+import socket
 import subprocess
+import sys
+import threading
 
 import pytest
 
 import mp
 from peers import PeerServer
 
-_spec = importlib.util.spec_from_file_location("tcpproxy", mp.HOST_TESTS / "tools" / "tcpproxy.py")
-tcpproxy = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tcpproxy)
+pytest_plugins = ["toxiproxy"]  # toxiproxy_server: one Toxiproxy for the session
 
 
-def _unix(*args):
-    env = dict(os.environ, MICROPYPATH=mp.micropypath(mp.UMQTT134))
+def _unix(umqtt_dir, *args):
+    env = dict(os.environ, MICROPYPATH=mp.micropypath(umqtt_dir))
     p = subprocess.run([mp.micropython_cmd(), str(mp.HOST_TESTS / "link_faults_client.py")] + [str(a) for a in args],
                        env=env, capture_output=True, text=True, timeout=60, cwd=str(mp.REPO))
     lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
@@ -29,7 +33,8 @@ def _unix(*args):
     return json.loads(lines[-1][7:])
 
 
-def _cpython(*args):
+def _cpython(umqtt_dir, *args):
+    sys.modules.pop("link_faults_client", None)  # bound to the emitter_micro just imported
     import link_faults_client
     return link_faults_client.run(*args)
 
@@ -39,62 +44,38 @@ RUNTIMES = {"unix_port": _unix, "cpython": _cpython}
 
 @pytest.fixture(params=sorted(RUNTIMES))
 def run(request, umqtt_env):
-    return RUNTIMES[request.param]
+    if request.param == "unix_port" and mp.micropython_cmd() is None:
+        pytest.fail("`micropython` not found beside %s" % sys.executable, pytrace=False)
+    return lambda *args: RUNTIMES[request.param](umqtt_env.dir, *args)
 
 
-def _check(out, kind):
-    ev = out["events"]
-    assert out["detect_ms"] is not None and out["reconnect_ms"] is not None, out
-    assert ev.count("connect") >= 2 and "disconnect" in ev, out
-    assert "while down" in ev and ev[-1] == "after" and out["pending"] == 0, out  # nothing lost
-    print("%s: detected in %d ms, reconnected %d ms later" % (kind, out["detect_ms"], out["reconnect_ms"]))
-
-
-def test_half_open_link_detected_within_keepalive_plus_timeout(run):
-    server = PeerServer()
-    proxy = tcpproxy.TcpProxy(("127.0.0.1", server.port)).start()
-    try:
-        out = run("halfopen", proxy.port, proxy.control_port)
-    finally:
-        proxy.stop()
-        server.close()
-    _check(out, "half-open")
-    assert out["detect_ms"] <= (2 + 1) * 1000 + 500  # keepalive 2 s + timeout 1 s (+ loop granularity)
-
-
-def test_loop_waits_up_to_timeout_and_returns_on_traffic(run):
-    server = PeerServer()
-    try:
-        out = run("wait", server.port)
-    finally:
-        server.close()
+def test_loop_waits_up_to_timeout_and_returns_on_traffic(run, broker):
+    """The real broker: loop(300) with nothing coming waits it out; loop(2000) returns with the echo."""
+    out = run("wait", broker.port, broker.test_key, "test/lf%s/wait/" % os.urandom(4).hex())
     assert 250 <= out["idle_ms"] < 1000, out
     assert out["busy_ms"] < 1000 and out["dispatched"] == 1 and "echo" in out["events"], out
-
-
-def test_connection_reset(run):
-    server = PeerServer(reset_after=3)  # CONNECT, SUBSCRIBE, PUBLISH: then an RST
-    try:
-        out = run("reset", server.port)
-    finally:
-        server.close()
-    _check(out, "reset")
+    print("loop(300) idle: %d ms; loop(2000) with an echo due: back in %d ms" % (out["idle_ms"], out["busy_ms"]))
 
 
 def test_garbage_from_peer(run):
+    """No broker sends garbage: a scripted peer does, after the first CONNACK. The link is dropped with
+    an error event, the client reconnects, and the QoS 1 publish made while down goes out."""
     server = PeerServer(garbage=b"\x30\xff\xff\xff\x7f\x00\x05junk!" + bytes(range(256)))
     try:
-        out = run("garbage", server.port)
+        out = run("garbage", server.port, "KEY-faults", "t/")
     finally:
         server.close()
-    assert out["detect_ms"] is not None and "after" in out["events"], out
-    print("garbage: link dropped in %d ms, reconnected %s ms later" % (out["detect_ms"], out["reconnect_ms"]))
+    ev = out["events"]
+    assert out["detect_ms"] is not None and out["reconnect_ms"] is not None, out
+    assert any(e.startswith("error link to 127.0.0.1 lost") for e in ev), ev
+    assert ev.count("connect") >= 2 and "disconnect" in ev, ev
+    assert "while down" in ev and ev[-1] == "after" and out["pending"] == 0, ev  # nothing lost
+    print("garbage: link dropped in %d ms, reconnected %d ms later" % (out["detect_ms"], out["reconnect_ms"]))
 
 
 def test_queue_growth_bounded_in_a_small_heap(micropython, tmp_path):
     """Broker down (a refused port) while 2,000 readings are published in a 64 KB heap:
     the queue stays within its bounds (oldest dropped and counted), no MemoryError."""
-    import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -119,3 +100,100 @@ print("RESULT", em.pending(), em.dropped, len(errors) > 0, gc.mem_free())
     pending, dropped, reported, free = p.stdout.split("RESULT")[1].split()
     assert int(pending) <= 50 and int(dropped) >= 1950 and reported == "True", p.stdout
     print(p.stdout.strip())
+
+
+# --- the fault proxy itself, on plain sockets -----------------------------------------
+class _Echo:
+    """A TCP echo server on loopback: the upstream for the plumbing test."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _echo(c):
+        with c:
+            while True:
+                try:
+                    data = c.recv(4096)
+                    if not data:
+                        return
+                    c.sendall(data)
+                except OSError:
+                    return
+
+    def close(self):
+        self.sock.close()
+
+
+def _recv_all(s, n):
+    """(bytes, number of recv() calls): up to n bytes, until EOF or n."""
+    got, calls = b"", 0
+    while len(got) < n:
+        b = s.recv(n - len(got))
+        calls += 1
+        if not b:
+            break
+        got += b
+    return got, calls
+
+
+def test_toxics_do_what_the_cases_rely_on(toxiproxy_server):
+    """timeout 0 holds the link open and silent; slicer tears; limit_data cuts after N bytes;
+    reset_peer armed at toxicity 0 before the connection and raised to 1 resets it (an RST)."""
+    echo = _Echo()
+    p = toxiproxy_server.proxy(echo.port)
+    conns = []
+
+    def conn():
+        c = socket.create_connection(("127.0.0.1", p.port), timeout=3)
+        conns.append(c)
+        c.sendall(b"hello")
+        assert _recv_all(c, 5)[0] == b"hello"  # relayed
+        return c
+
+    try:
+        a = conn()
+        p.add("timeout", "downstream", timeout=0)
+        a.sendall(b"silent")
+        a.settimeout(0.7)
+        with pytest.raises(socket.timeout):
+            a.recv(16)  # nothing comes, and nothing closes
+        p.remove("timeout_downstream")
+
+        b = conn()
+        p.add("slicer", "downstream", average_size=4, size_variation=1, delay=20000)
+        data = bytes(range(64))
+        b.sendall(data)
+        got, calls = _recv_all(b, len(data))
+        assert got == data and calls >= 4, (got, calls)  # torn into pieces, intact
+        p.remove("slicer_downstream")
+
+        c = conn()
+        p.add("limit_data", "downstream", bytes=10)
+        c.sendall(bytes(64))
+        got, _ = _recv_all(c, 64)
+        assert got == bytes(10), got  # 10 bytes through, then closed
+        p.remove("limit_data_downstream")
+
+        p.add("reset_peer", "upstream", toxicity=0.0, timeout=0)
+        d = conn()  # made while reset_peer is on the proxy: its close will be an RST
+        p.update("reset_peer_upstream", toxicity=1.0)
+        d.sendall(b"x")
+        with pytest.raises(ConnectionResetError):
+            _recv_all(d, 1)
+    finally:
+        for c in conns:
+            c.close()
+        p.clear()
+        p.delete()
+        echo.close()

@@ -1,16 +1,27 @@
-"""TLS that is verified by default (issue 7), against a loopback TLS endpoint made here.
+"""TLS verified by default (issue 7), against the real broker's TLS listener, on both runtimes (CPython
+through the shim's ssl, the MicroPython unix port) and both umqtt versions.
 
-The endpoint is a test peer (fakepeer's scripted MQTT answers behind Python's
-ssl), not a broker: it proves the handshake, the verification and that MQTT
-flows over it. The same checks against the real broker's TLS listener are in
-test_real_broker.py (skipped while the broker cannot be had).
+- the session broker: a self-signed certificate for IP:127.0.0.1 and DNS:localhost (its own CA);
+- a second broker, same license, serving a certificate for DNS:localhost only, signed by a CA made
+  here: reached as 'localhost' it verifies, as '127.0.0.1' the name does not match;
+- the reconnect check goes through Toxiproxy in front of the TLS port (a reset on the TLS link).
+The device side is tls_client.py.
 """
+import json
+import os
+import shutil
+import ssl
 import subprocess
+import sys
+import types
 
 import pytest
 
+import broker as broker_mod
 import mp
-from peers import PeerServer, ssl_context
+from real_broker import BS_DIR
+
+pytest_plugins = ["toxiproxy"]  # toxiproxy_server
 
 OPENSSL = "openssl"
 
@@ -25,109 +36,110 @@ def _make_ca(d, name):
     _run(OPENSSL, "x509", "-in", name + ".pem", "-outform", "DER", "-out", name + ".der", cwd=d)
 
 
-def _make_server(d, name, ca, san):
+def _make_server(d, name, ca, cn, san):
     _run(OPENSSL, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
+         "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=d)
     (d / (name + ".ext")).write_text("subjectAltName=%s\n" % san)
     _run(OPENSSL, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
          "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=d)
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
+def pki(broker, emitter_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
-    _make_ca(d, "ca")
-    _make_ca(d, "other_ca")
-    _make_server(d, "good", "ca", "IP:127.0.0.1,DNS:localhost")
-    _make_server(d, "mismatch", "ca", "DNS:other.example")
-    good = PeerServer(ssl_context(str(d / "good.pem"), str(d / "good.key")))
-    mismatch = PeerServer(ssl_context(str(d / "mismatch.pem"), str(d / "mismatch.key")))
-    yield d, good, mismatch
-    good.close()
-    mismatch.close()
+    (d / "broker_ca.der").write_bytes(ssl.PEM_cert_to_DER_cert(broker.cert_path.read_text()))
+    _make_ca(d, "test_ca")  # signs the second broker's certificate; the wrong CA for the session broker
+    _make_server(d, "localhost_only", "test_ca", "localhost", "DNS:localhost")
+    named = broker_mod.Broker(emitter_bin, d / "named_broker", license=broker.license, secret=broker.secret)
+    named.prepare()
+    shutil.copyfile(d / "localhost_only.pem", named.cert_path)
+    shutil.copyfile(d / "localhost_only.key", named.key_path)
+    named.launch()
+    yield types.SimpleNamespace(dir=d, broker_ca=str(d / "broker_ca.der"), test_ca=str(d / "test_ca.der"),
+                                named=named)
+    named.stop()
 
 
-def _unix(port, case, ca):
-    env = {"MICROPYPATH": mp.micropypath(mp.UMQTT134)}
-    import os
-    env = dict(os.environ, **env)
-    proc = subprocess.run([mp.micropython_cmd(), str(mp.HOST_TESTS / "tls_client.py"), str(port), case, str(ca)],
+def _unix(umqtt_dir, o):
+    env = dict(os.environ, MICROPYPATH=mp.micropypath(umqtt_dir, front=[BS_DIR]), TLS_CLIENT=json.dumps(o))
+    proc = subprocess.run([mp.micropython_cmd(), str(mp.HOST_TESTS / "tls_client.py")],
                           env=env, capture_output=True, text=True, timeout=60, cwd=str(mp.REPO))
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert lines, proc.stdout + proc.stderr
     return lines[-1][7:]
 
 
+def _cpython(umqtt_dir, o):
+    # Bound to the emitter_micro just imported (whose tls uses the shim's ssl: CPython's cannot wrap
+    # the shim's MicroPython-like sockets).
+    for name in ("tls_client", "bs_util"):
+        sys.modules.pop(name, None)
+    import tls_client
+    import emitter_micro.tls
+    import shim.ussl
+    assert emitter_micro.tls.ssl is shim.ussl
+    return tls_client.run(o)
+
+
+@pytest.fixture(params=["cpython", "unix_port"])
+def tls_run(request, umqtt_env, broker, pki):
+    if request.param == "unix_port" and mp.micropython_cmd() is None:
+        pytest.fail("`micropython` not found beside %s" % sys.executable, pytrace=False)
+    run = _unix if request.param == "unix_port" else _cpython
+
+    def go(case, port=None, host="127.0.0.1", ca=None, **more):
+        o = {"host": host, "port": port or broker.tls_port, "case": case, "ca": ca or pki.broker_ca,
+             "key": broker.test_key, "channel": "test/tls%s/" % os.urandom(4).hex()}
+        o.update(more)
+        out = run(umqtt_env.dir, o)
+        print("%s %s:%s %s -> %s" % (request.param, host, o["port"], case, out))
+        return out
+    return go
+
+
 @pytest.mark.parametrize("case", ["ca_path", "ca_bytes"])
-def test_verified_connect_and_publish(micropython, pki, case):
-    d, good, _ = pki
-    n = len(good.peers)
-    assert _unix(good.port, case, d / "ca.der") == "CONNECTED"
-    peer = good.peers[n]
-    assert peer.kinds()[:1] == [0x10] and peer.of(0x30)[0].payload() == b"over tls"
-    assert peer.of(0x30)[0].topic() == b"KEY-tls/secure/"
+def test_verified_connect_publish_and_loop(tls_run, case):
+    """Verified against the broker's CA (a DER file, or its bytes): subscribe, a QoS 1 publish and its
+    echo, an idle loop() wait that leaves the TLS link working, then loop() with traffic."""
+    assert tls_run(case) == "CONNECTED"
 
 
-def test_wrong_ca_refused(micropython, pki):
-    d, good, _ = pki
-    out = _unix(good.port, "ca_path", d / "other_ca.der")
-    assert out.startswith("ERROR") and "CONNECTED" not in out
-    assert "signed" in out or "verif" in out.lower() or "CA" in out, out
+def test_wrong_ca_refused(tls_run, pki):
+    out = tls_run("ca_path", ca=pki.test_ca)
+    assert out.startswith("ERROR") and "CONNECTED" not in out, out
+    # CPython's ssl / MicroPython's mbedtls
+    assert "certificate verify failed" in out or "not correctly signed by the trusted CA" in out, out
 
 
-def test_hostname_mismatch_refused(micropython, pki):
-    d, _, mismatch = pki
-    out = _unix(mismatch.port, "ca_path", d / "ca.der")
-    assert out.startswith("ERROR") and ("CN" in out or "name" in out.lower()), out
+def test_hostname_mismatch_refused(tls_run, pki):
+    """A certificate for 'localhost' only, from a CA the client trusts: 'localhost' verifies, '127.0.0.1' not."""
+    assert tls_run("ca_path", port=pki.named.tls_port, host="localhost", ca=pki.test_ca) == "CONNECTED"
+    out = tls_run("ca_path", port=pki.named.tls_port, host="127.0.0.1", ca=pki.test_ca)
+    assert out.startswith("ERROR") and "CONNECTED" not in out, out
+    # CPython's ssl / MicroPython's mbedtls
+    assert "mismatch, certificate is not valid for '127.0.0.1'" in out or "does not match with the expected CN" in out, out
 
 
-def test_missing_ca_is_a_clear_value_error(micropython, pki):
-    d, good, _ = pki
-    out = _unix(good.port, "no_ca", d / "ca.der")
+def test_missing_ca_is_a_clear_value_error(tls_run):
+    out = tls_run("no_ca")
     assert out.startswith("ERROR ValueError") and "'ca'" in out and "verify=False" in out and "DER" in out, out
 
 
-def test_unverified_only_when_asked(micropython, pki):
-    d, good, _ = pki
-    assert _unix(good.port, "unverified", d / "ca.der") == "CONNECTED"
+def test_unverified_only_when_asked(tls_run, pki):
+    """verify=False connects to any certificate: the named broker as '127.0.0.1' too."""
+    assert tls_run("unverified") == "CONNECTED"
+    assert tls_run("unverified", port=pki.named.tls_port) == "CONNECTED"
 
 
-def test_reconnect_reuses_context_and_reports_failures(micropython, pki):
-    d, good, _ = pki
-    env = dict(__import__("os").environ, MICROPYPATH=mp.micropypath(mp.UMQTT134))
-    code = """
-import emitter_micro, time
-errs = []
-em = emitter_micro.Emitter({"host": "127.0.0.1", "port": %d, "secure": True, "timeout": 3, "ca": %r,
-                            "backoff_ms": (50, 100)})
-em.on("error", errs.append)
-em.connect()
-ctx = em._tls
-em._link.close()
-em.loop(50)
-end = time.ticks_add(time.ticks_ms(), 5000)
-while not em.connected and time.ticks_diff(end, time.ticks_ms()) > 0:
-    em.loop(50)
-print("RESULT", em.connected, em._tls is ctx)
-bad = emitter_micro.Emitter({"host": "127.0.0.1", "port": %d, "secure": True, "timeout": 3, "ca": %r})
-bad.on("error", errs.append)
-bad.connect()
-print("RESULT2", bad.connected, [e["message"][:40] for e in errs])
-""" % (good.port, str(d / "ca.der"), good.port, str(d / "other_ca.der"))
-    proc = subprocess.run([mp.micropython_cmd(), "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert "RESULT True True" in proc.stdout, proc.stdout + proc.stderr
-    assert "RESULT2 False" in proc.stdout and "connect to 127.0.0.1 failed" in proc.stdout, proc.stdout
-
-
-@pytest.mark.parametrize("case,ca,expect", [("ca_path", "ca.der", "CONNECTED"), ("ca_bytes", "ca.der", "CONNECTED"),
-                                            ("ca_path", "other_ca.der", "ERROR"), ("no_ca", "ca.der", "ERROR ValueError")])
-def test_cpython_runtime(pki, umqtt_env, monkeypatch, case, ca, expect):
-    """The same checks in-process under CPython: the shim's ssl stands in for MicroPython's (CPython's
-    own ssl cannot wrap the shim's MicroPython-like sockets)."""
-    import shim.ussl
-    import emitter_micro.tls
-    import tls_client
-    monkeypatch.setattr(emitter_micro.tls, "ssl", shim.ussl)
-    d, good, _ = pki
-    out = tls_client.run(good.port, case, str(d / ca))
-    assert out.startswith(expect), out
+def test_reconnect_after_a_reset_reuses_the_context(tls_run, toxiproxy_server, broker, pki):
+    """A reset on the TLS link (Toxiproxy reset_peer in front of the TLS port): the client reconnects with
+    the same SSL context, the QoS 1 publish that met the reset arrives; a wrong CA is an error event."""
+    p = toxiproxy_server.proxy(broker.tls_port, broker.host)
+    try:
+        out = tls_run("reconnect", port=p.port, wrong_ca=pki.test_ca, toxiproxy_host=p.server.host,
+                      toxiproxy_port=p.server.api_port, proxy_name=p.name)
+    finally:
+        p.clear()
+        p.delete()
+    assert out.startswith("RECONNECTED same_context=True connects=2 got=['met the reset', 'after']"), out
+    assert "WRONG_CA connected=False error=connect to 127.0.0.1 failed" in out, out

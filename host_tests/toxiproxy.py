@@ -57,6 +57,16 @@ def find_binary():
         raise ToxiproxyError(str(e))
 
 
+def _die_with_parent():
+    """In the child: SIGTERM when the process that started it dies (PR_SET_PDEATHSIG), so a test run that
+    is killed before its teardown leaves no server behind."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    except Exception:
+        pass
+
+
 class Server:
     """One toxiproxy-server process, its API on 127.0.0.1:<api_port>."""
 
@@ -73,19 +83,23 @@ class Server:
         self.api_port = free_port()
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen([self.binary, "-host", self.host, "-port", str(self.api_port)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                self.request("GET", "/proxies")
-                return self
-            except (OSError, ToxiproxyError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    code = self.proc.poll()
-                    self.stop()
-                    raise ToxiproxyError("toxiproxy-server did not answer on %s:%d within %ds (exit code %s); "
-                                         "log: %s" % (self.host, self.api_port, START_TIMEOUT_S, code, self.log()))
-                time.sleep(0.05)
+        try:
+            while True:
+                try:
+                    self.request("GET", "/proxies")
+                    return self
+                except (OSError, ToxiproxyError):
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise ToxiproxyError("toxiproxy-server did not answer on %s:%d within %ds (exit code %s); "
+                                             "log: %s" % (self.host, self.api_port, START_TIMEOUT_S, self.proc.poll(),
+                                                          self.log()))
+                    time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
 
     def log(self):
         try:
