@@ -11,7 +11,28 @@ import json
 import time
 
 import emitter_micro
-from bs_util import as_env, client, close, options, payloads, settle, uid, wait_for
+from bs_util import as_env, client, close, options, payloads, raises, settle, uid, wait_for
+
+
+def case_smoke_connect_publish_receive(env):
+    """The smoke case (test_mpy.py runs it from the .mpy build too): connect with a client id,
+    keepalive and username, subscribe, publish at QoS 0 and 1, receive, a request."""
+    env = as_env(env)
+    k = env.keys["test"]
+    ch = "test/%s/smoke/" % uid(env, "r")
+    em = emitter_micro.Emitter(options(env, client_id="dev-" + env.run, keepalive=25, username="sensor"))
+    assert em.connect() is em and em.connected and em.keepalive == 25
+    got = []
+    em.on("message", got.append)
+    em.subscribe(k, ch)
+    em.publish(k, ch, "21.5")
+    em.publish(k, ch[:-1], b"22.0", qos=1)
+    wait_for(em, lambda: len(got) >= 2, "both publishes back")
+    assert [m.channel for m in got] == [ch, ch] and [m.asString() for m in got] == ["21.5", "22.0"]
+    ans = em.presence(k, ch, changes=False, timeout_ms=5000)
+    assert "sensor" in [w.get("username") for w in ans["who"]], ans
+    em.disconnect()
+    assert not em.connected
 
 
 def case_connect_events_and_disconnect(env):
@@ -42,7 +63,7 @@ def case_connect_events_and_disconnect(env):
     assert em2.pending() == 0 and em2.flush(1000) is True and em2.dropped == 0
     em.disconnect()
     assert not em.connected and seen == ["connect", "disconnect"], seen
-    em.loop(50)  # nothing raises after a clean disconnect
+    assert em.loop(50) == 0  # nothing raises after a clean disconnect
     em2.disconnect()
 
 
@@ -59,12 +80,19 @@ def case_publish_payload_types(env):
     em.publish(k, ch, memoryview(b"xxviewxx")[2:6])
     em.publish(k, ch, {"t": 21.5, "ok": True})
     em.publish(k, ch[:-1], "no trailing slash")  # the client adds the '/'
-    wait_for(em, lambda: len(got) >= 6, "6 echoed messages")
+    em.publish(k, ch, [1, 2])
+    em.publish(k, ch, b"\xff\x00")
+    wait_for(em, lambda: len(got) >= 8, "8 echoed messages")
     p = payloads(got)
     assert p[0] == "text \u00e9".encode() and got[0].asString() == "text \u00e9", p[0]
     assert p[1] == b"\x00\x01bytes" and p[2] == b"array" and p[3] == b"view", p[1:4]
     assert got[4].asObject() == {"t": 21.5, "ok": True}, p[4]
     assert p[5] == b"no trailing slash"
+    assert got[6].asObject() == [1, 2], p[6]
+    m = got[7]  # not UTF-8: asString() and asObject() refuse it, asBinary() gives it as it came
+    raises(ValueError, m.asString)
+    raises(ValueError, m.asObject)
+    assert m.asBinary() == m.binary == b"\xff\x00"
     assert all(m.channel == ch for m in got), [m.channel for m in got]
     close(em)
 
@@ -122,7 +150,7 @@ def case_me_false_gets_no_echo(env):
     got = []
     em.subscribe(k, ch, handler=got.append)
     em.publish(k, ch, "hidden", me=False)
-    em.publish(k, ch, "hidden-q1", me=False, qos=1)
+    em.publish(k, ch, "hidden-q1", me=False, qos=1, ttl=120)  # both options in one topic
     em.publish(k, ch, "shown")
     wait_for(em, lambda: b"shown" in payloads(got), "the echo of 'shown'")
     settle(em, 300)
@@ -135,7 +163,12 @@ def case_me_false_gets_no_echo(env):
     em.publish(k, ch, "for-others", me=False)
     wait_for([em, em2], lambda: b"for-others" in payloads(other), "me=False publish at another client")
     assert b"for-others" not in payloads(got)
-    close(em, em2)
+    # The ttl beside me=0 took effect too: the message was stored.
+    late = []
+    em3 = client(env)
+    em3.subscribe(k, ch, last=5, handler=late.append)
+    assert b"hidden-q1" in payloads(late) and b"hidden" not in payloads(late), payloads(late)
+    close(em, em2, em3)
 
 
 def case_subscribe_since_until(env):
@@ -170,18 +203,27 @@ def case_handler_routing(env):
     em.subscribe(k, base + "route/+/temp/", handler=temps.append)
     em.subscribe(k, base + "tree/", handler=deep.append)
     em.subscribe(k, base + "plain/")
+    em.subscribe(k, base + "tree2/")  # shares "tree" with tree/: its messages are not tree/'s
     em.publish(k, base + "route/a/temp/", "ta")
     em.publish(k, base + "route/b/temp/", "tb")
     em.publish(k, base + "tree/x/y/", "deep")
     em.publish(k, base + "tree/", "top")
     em.publish(k, base + "plain/", "p")
-    wait_for(em, lambda: len(temps) + len(deep) + len(default) >= 5, "5 routed messages")
+    em.publish(k, base + "tree2/x/", "sibling")
+    em.publish(k, base + "route/a/hum/", "not-temp")  # matches no subscription: never arrives
+    wait_for(em, lambda: len(temps) + len(deep) + len(default) >= 6, "6 routed messages")
     settle(em, 200)
     assert sorted(payloads(temps)) == [b"ta", b"tb"], payloads(temps)
     assert sorted(payloads(deep)) == [b"deep", b"top"], payloads(deep)
-    assert payloads(default) == [b"p"], payloads(default)
+    assert payloads(default) == [b"p", b"sibling"], payloads(default)
     assert sorted(m.channel for m in temps) == [base + "route/a/temp/", base + "route/b/temp/"]
     assert base + "tree/x/y/" in [m.channel for m in deep]
+    # tree/ unsubscribed, its messages come through the parent subscription: to the default handler.
+    em.unsubscribe(k, base + "tree/")
+    em.subscribe(k, base)
+    em.publish(k, base + "tree/", "after")
+    wait_for(em, lambda: len(default) >= 3, "the message on tree/ at the default handler")
+    assert payloads(default)[-1] == b"after" and len(deep) == 2, (payloads(default), payloads(deep))
     close(em)
 
 
@@ -192,7 +234,7 @@ def case_unsubscribe_stops_messages(env):
     em = client(env)
     pub = client(env)
     got = []
-    em.subscribe(k, ch, handler=got.append)
+    em.subscribe(k, ch, last=1, handler=got.append)  # unsubscribed below without the option
     pub.publish(k, ch, "before")
     wait_for([em, pub], lambda: got, "message before unsubscribe")
     em.unsubscribe(k, ch)

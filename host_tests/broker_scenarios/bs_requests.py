@@ -54,16 +54,18 @@ def case_keygen_blocking_and_event(env):
     env = as_env(env)
     em = client(env)
     ch = "test/%s/kg/" % uid(env, "r")
+    events = []
+    em.on("keygen", events.append)
     ans = em.keygen(env.secret, ch, "rw", timeout_ms=5000)
     assert ans["status"] == 200 and ans["channel"] == ch and isinstance(ans["key"], str), ans
+    assert events == [ans], events  # a blocking answer is the event too
+    del events[:]
     k = ans["key"]
     got = []
     em.subscribe(k, ch, handler=got.append)
     em.publish(k, ch, "with the new key")
     wait_for(em, lambda: got, "message on the generated key")
     # Event mode.
-    events = []
-    em.on("keygen", events.append)
     assert em.keygen(env.secret, ch, "r", ttl=600) is None
     wait_for(em, lambda: events, "keygen event")
     assert events[0]["status"] == 200 and events[0]["key"] and events[0]["key"] != k, events
@@ -201,13 +203,18 @@ def case_last_will(env):
     watcher = client(env)
     got = []
     watcher.subscribe(k, ch, handler=got.append)
-    dev = client(env, will={"key": k, "channel": ch, "message": {"gone": env.run}})
+    dev = client(env, will={"key": k, "channel": ch, "message": {"gone": env.run}, "retain": True})
     dev.publish(k, ch, "alive")
     wait_for([watcher, dev], lambda: payloads(got) == [b"alive"], "the device's own message")
     dev.disconnect()  # the broker sends the will even on a clean DISCONNECT
     wait_for(watcher, lambda: len(got) >= 2, "last will")
     assert got[1].asObject() == {"gone": env.run}, payloads(got)
-    close(watcher)
+    # Retained: a subscriber that comes later gets it.
+    late = []
+    later = client(env)
+    later.subscribe(k, ch, handler=late.append)
+    assert {"gone": env.run} in [m.asObject() for m in late], payloads(late)
+    close(watcher, later)
 
 
 def case_error_paths(env):
@@ -229,13 +236,19 @@ def case_error_paths(env):
     # Subscribing where the key does not reach: 401 raised, also an 'error' event.
     del errors[:]
     e = raises(emitter_micro.EmitterError, em.subscribe, env.keys["rw"], ch)
-    assert e.status == 401, (e.status, e.message)
+    assert e.status == 401 and e.req == em._mqtt.pid and e.message, (e.status, e.message, e.req)
     assert errors and errors[-1]["status"] == 401, errors
     # Publishing where the key does not reach: 401 as an 'error' event.
     del errors[:]
     em.publish(env.keys["rw"], ch, "nope")
     wait_for(em, lambda: errors, "error event for the unauthorised publish")
     assert errors[0]["status"] == 401, errors
+    # At QoS 1 the error carries the publish's packet id as req.
+    del errors[:]
+    em.publish(env.keys["rw"], ch, "nope", qos=1)
+    pid = em._mqtt.pid
+    wait_for(em, lambda: errors, "error event for the unauthorised QoS 1 publish")
+    assert errors[0]["status"] == 401 and errors[0]["req"] == pid, (errors, pid)
     # A packet over 65,536 bytes is refused locally: the broker would reset the link.
     e = raises(ValueError, em.publish, env.keys["test"], ch, bytes(70000))
     assert "large" in str(e), e
