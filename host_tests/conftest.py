@@ -13,7 +13,7 @@ import pytest
 
 HOST_TESTS = Path(__file__).resolve().parent
 REPO = HOST_TESTS.parent
-for _p in (HOST_TESTS / "scenarios", HOST_TESTS, REPO):
+for _p in (HOST_TESTS / "rogue_scenarios", HOST_TESTS, REPO):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 HOST_TESTS = Path(__file__).resolve().parent
 REPO = HOST_TESTS.parent
-SCENARIOS = HOST_TESTS / "scenarios"
+SCENARIOS = HOST_TESTS / "rogue_scenarios"  # the scripted misbehaving peer: what no broker sends
 RUN_ONE = HOST_TESTS / "mp" / "run_one.py"
 DEPS = REPO / ".deps"
 UMQTT134 = DEPS / "umqtt134"
@@ -51,7 +51,7 @@ def check_umqtt_dir(path):
 
 
 def discover():
-    """[(module, function)] for every top-level `def test_xxx():` in scenarios/test_*.py."""
+    """[(module, function)] for every top-level `def test_xxx():` in rogue_scenarios/test_*.py."""
     found = []
     for path in sorted(SCENARIOS.glob("test_*.py")):
         for name in _TEST_DEF.findall(path.read_text(encoding="utf-8")):

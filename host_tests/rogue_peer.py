@@ -1,11 +1,15 @@
-"""An in-process fake socket with a scripted MQTT peer, for fast unit scenarios.
+"""The rogue peer: an in-process fake socket with a scripted MQTT peer, for what no broker sends.
+
+Garbage, packets announced larger than any heap, answers for other requests, acks
+and answers withheld while the link stays up (host_tests/rogue_scenarios/, and
+host_tests/peers.py behind real TCP). Everything a real broker can show is
+tested against the real broker instead (host_tests/broker_scenarios/).
 
 Runs unchanged under CPython (through the shim) and the MicroPython unix port.
-It is NOT a broker: it answers the packets a scenario needs, the way the real
-Emitter broker is documented to (shared/emitter-protocol.md), and records every
-packet the client wrote so scenarios can check the bytes.  A read that would
-block with no timeout set fails the scenario: that is a call that could block
-forever on a real link.
+It is NOT a broker: it answers the way the real Emitter broker is documented to
+(shared/emitter-protocol.md) unless a scenario makes it misbehave, and records
+every packet the client wrote.  A read that would block with no timeout set
+fails the scenario: that is a call that could block forever on a real link.
 """
 import json
 import struct
@@ -78,12 +82,9 @@ class Peer:
         self.out = bytearray()
         self.connected = False
         self.closed = False
-        self.refuse = False     # connection refused
         self.mute = False       # half-open: accepts writes, never answers
         self.auto = True        # answer CONNECT/SUBSCRIBE/PUBLISH qos1/PINGREQ/UNSUBSCRIBE
-        self.replay = {}        # subscribe topic -> list of (channel, payload) sent before the SUBACK
         self.answers = {}       # b"keygen" -> function(request dict, pid) -> answer dict
-        self.suback_code = {}   # subscribe topic -> return code
         self.echo = True        # deliver publishes back as CHANNEL/ to matching subscriptions
         self.subs = []
         self.ignore = ()        # packet kinds (0x80 SUBSCRIBE, ...) left unanswered
@@ -132,9 +133,7 @@ class Peer:
         elif k == 0x80:
             t = p.topic()
             self.subs.append(t)
-            for ch, payload in self.replay.get(t, ()):
-                self.feed(publish(ch, payload))
-            self.feed(packet(0x90, struct.pack("!HB", p.pid(), self.suback_code.get(t, 0))))
+            self.feed(packet(0x90, struct.pack("!HB", p.pid(), 0)))
         elif k == 0xA0:
             t = p.topic()
             if t in self.subs:
@@ -184,8 +183,6 @@ class FakeSocket:
         self.timeout = None
 
     def connect(self, addr):
-        if self.peer.refuse:
-            raise OSError(111)  # ECONNREFUSED
         self.peer.connected = True
 
     def write(self, buf, n=None):
