@@ -1,6 +1,6 @@
 """A scripted MQTT peer on a real loopback socket, for what no broker sends: garbage.
 
-Not a broker: each connection gets a fakepeer.Peer that answers the packets as
+Not a broker: each connection gets a rogue_peer.Peer that answers the packets as
 the real Emitter broker is documented to. Faults a network makes (half-open,
 reset, torn packets, a slow or cut link) go through Toxiproxy in front of the
 real broker instead (host_tests/toxiproxy.py, broker_scenarios/bs_resilience.py).
@@ -8,11 +8,11 @@ real broker instead (host_tests/toxiproxy.py, broker_scenarios/bs_resilience.py)
 import socket
 import threading
 
-import fakepeer
+import rogue_peer
 
 
 class PeerServer:
-    """Accepts connections and answers MQTT through fakepeer.Peer; records what each connection got.
+    """Accepts connections and answers MQTT through rogue_peer.Peer; records what each connection got.
 
     garbage: bytes sent right after the first connection's CONNACK (later connections are well
     behaved, so recovery can be seen).
@@ -38,7 +38,7 @@ class PeerServer:
 
     def _conn(self, conn):
         conn.settimeout(30)
-        peer = fakepeer.Peer()
+        peer = rogue_peer.Peer()
         self.peers.append(peer)
         first = len(self.peers) == 1
         try:
