@@ -100,3 +100,22 @@ def case_largest_publish_accepted(env):
     wait_for(em, lambda: got, "the largest publish back from the broker")
     assert got[0].binary == body and errors == [] and em.connected, (len(got[0].binary), errors)
     close(em)
+
+
+def case_long_channel_subscribe_and_unsubscribe(env):
+    """A topic over 127 bytes takes a two-byte remaining length in SUBSCRIBE and UNSUBSCRIBE
+    (umqtt.simple 1.3.4 writes one): the broker takes both."""
+    env = as_env(env)
+    k = env.keys["test"]
+    ch = "test/%s/" % uid(env, "long") + "/".join(["level%02d" % i for i in range(21)]) + "/"
+    assert len(k) + 1 + len(ch) > 127, len(ch)
+    got = []
+    em = client(env)
+    em.subscribe(k, ch, handler=got.append)
+    em.publish(k, ch, "deep", qos=1)
+    wait_for(em, lambda: got, "a message on the long channel")
+    em.unsubscribe(k, ch)
+    em.publish(k, ch, "after", qos=1)
+    settle(em, 300)
+    assert payloads(got) == [b"deep"] and got[0].channel == ch, (payloads(got), got[0].channel)
+    close(em)
