@@ -2,18 +2,18 @@
 import os
 import struct
 import time
+from binascii import hexlify
 
 from umqtt import simple as _umqtt
 
 from . import topic as T
+from .calls import Calls
 from .link import Link
 from .message import EmitterMessage, payload
 
 _EVENTS = ("connect", "disconnect", "message", "error", "presence", "keygen", "me", "keyban", "link", "history")
 _OPTIONS = ("host", "port", "keepalive", "secure", "username", "client_id", "timeout", "will", "ca", "verify",
             "reconnect", "backoff_ms", "queue_size", "queue_bytes")
-# Calls that live in modules imported on first use: a publish-only device never loads them.
-_SUBSCRIPTIONS = ("subscribe", "unsubscribe", "subscribe_with_group")
 
 
 def header(buf, first, n):
@@ -28,8 +28,17 @@ def header(buf, first, n):
     return i + 1
 
 
-class Emitter:
-    """A connection to an Emitter broker."""
+class Emitter(Calls):
+    """A connection to an Emitter broker.
+
+    Fields that only some devices use are class defaults until first set: subscriptions.py
+    owns _subs and _route; requests.py owns _want, _answer and _last_error; resilience.py
+    owns _backlog, _retry and _delay. Everything else is this module's and set in __init__,
+    so the instance dict is sized once.
+    """
+
+    _backlog = _route = _subs = _held = _tls = _retry = _want = _answer = _last_error = _rx_topic = _rx_chan = None
+    _delay = 0
 
     def __init__(self, options=None):
         o = self._options = options or {}
@@ -46,35 +55,19 @@ class Emitter:
         self.timeout = o.get("timeout", 10)
         if not self.timeout > 0:
             raise ValueError("timeout must be > 0 s")
-        self.client_id = o.get("client_id") or "emitter-micro-%s" % "".join("%02x" % b for b in os.urandom(6))
+        self.client_id = o.get("client_id") or "emitter-micro-" + hexlify(os.urandom(6)).decode()
         self.reconnect = o.get("reconnect", True)
         will = o.get("will")
         self._will = will and (T.build(will["key"], T.channel(will["channel"])), payload(will["message"]),
                                will.get("retain", False))
         self.connected = self._closed = False
-        self.dropped = self._count = self._delay = 0
-        self._handlers = {}
-        self._held = []
-        self._subs = {}
-        self._mqtt = self._link = self._tls = self._backlog = self._route = None
-        self._until = self._ping_at = self._retry = self._want = self._answer = self._last_error = None
+        self.dropped = self._count = self._sends = 0
         self._host_i = -1
+        self._mqtt = self._link = self._until = self._ping_at = None
+        self._pub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic with the length in front
+        self._handlers = {}
         self._sent = time.ticks_ms()
-        self._pub = (None,) * 6  # the last publish's key, channel, ttl, me -> topic, topic with its length
-        self._rx_topic = self._rx_chan = None
         self._buf = bytearray(256)
-        self._sends = 0
-
-    def __getattr__(self, name):
-        # Only reached for names the instance lacks: the calls that live in lazily imported modules.
-        if name in _SUBSCRIPTIONS:
-            from . import subscriptions as m
-        elif name == "flush":
-            from . import resilience as m
-        else:
-            from . import requests as m
-        f = getattr(m, name)
-        return lambda *a, **k: f(self, *a, **k)
 
     def on(self, event, callback):
         """Register callback for event ('connect', 'message', 'error', ...)."""
@@ -116,13 +109,14 @@ class Emitter:
         finally:
             _umqtt.socket = net
         self._sent = time.ticks_ms()
-        self._ping_at = self._retry = None
+        self._ping_at = None
         if self._subs:
             from .subscriptions import resubscribe
             resubscribe(self)
         # Connected once the subscriptions are back: a failure before is a failed attempt, not a disconnect.
         self.connected = True
-        self._delay = 0
+        if self._delay:
+            self._delay = 0  # backoff starts again from the bottom
         self._emit("connect")
         if self._backlog:
             self._backlog.drain(self)
@@ -149,11 +143,11 @@ class Emitter:
         # Cached: a telemetry loop publishes to one topic, and building it allocates.
         p = self._pub
         if key is p[0] and channel is p[1] and ttl == p[2] and me == p[3]:
-            t, wire = p[4], p[5]
+            wire = p[4]
         else:
             t = T.build(key, T.channel(channel), T.options(ttl=ttl, me=me))
             wire = struct.pack("!H", len(t)) + t
-            self._pub = (key, channel, ttl, me, t, wire)
+            self._pub = (key, channel, ttl, me, wire)
         if type(message) is not bytes:
             message = payload(message)
         n = len(wire) + len(message)
@@ -179,7 +173,7 @@ class Emitter:
                 return
             except Exception as e:
                 self._down(e)
-        self._send(t, message, qos, retain)
+        self._send(wire[2:], message, qos, retain)
 
     def _send(self, t, msg, qos=0, retain=False):
         if qos not in (0, 1):
@@ -291,10 +285,13 @@ class Emitter:
             self._call(name, h, arg)
         else:
             # Held for the next loop(), by when a handler may be registered.
-            if len(self._held) >= 16:
-                self._held.pop(0)
+            held = self._held
+            if held is None:
+                held = self._held = []
+            if len(held) >= 16:
+                held.pop(0)
                 self.dropped += 1
-            self._held.append((name, arg))
+            held.append((name, arg))
 
     def _call(self, name, h, arg):
         try:

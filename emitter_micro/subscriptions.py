@@ -36,9 +36,10 @@ def unsubscribe(em, key, channel):
     """Unsubscribe from channel, whatever options it was subscribed with."""
     base = T.build(key, T.channel(channel, T.SUBSCRIBE))
     em._not_nested()
-    topics = [t for t in em._subs if t == base or t.startswith(base + b"?")] or [base]
+    topics = [t for t in em._subs or () if t == base or t.startswith(base + b"?")] or [base]
     for t in topics:
-        em._subs.pop(t, None)
+        if em._subs:
+            em._subs.pop(t, None)
     _routing(em)
     for t in topics:
         if em.connected:
@@ -66,6 +67,8 @@ def resubscribe(em):
 
 def _add(em, t, ch, handler):
     em._not_nested()
+    if em._subs is None:
+        em._subs = {}
     # Recorded first: stored messages the broker replays arrive before the SUBACK.
     em._subs[t] = (ch, handler)
     _routing(em)
