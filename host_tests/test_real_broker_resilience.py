@@ -17,7 +17,7 @@ import pytest
 
 import broker as broker_mod
 import mp
-from real_broker import VERSIONS, Device, Subscriber, paho_publish
+from real_broker import RUNTIMES, VERSIONS, Device, Subscriber, paho_publish
 
 
 # --- helpers ------------------------------------------------------------------
@@ -46,7 +46,7 @@ def test_broker_killed_and_restarted_mid_telemetry(emitter_bin, micropython, tmp
         assert sub.wait_connected(10), "subscriber did not connect"
         dev = Device("bs_resilience", "device_telemetry",
                      _telemetry_env(["127.0.0.1:%d" % b.port], key, ch, count, 10, 600),
-                     mp.umqtt_versions()[version])
+                     version)
         assert sub.wait(lambda: len(set(sub.seqs)) >= 150 or not dev.running(), 60), \
             "only %d readings before the kill\n%s" % (sub.unique(), dev.report())
         assert dev.running(), "device ended before the kill:\n" + dev.report()
@@ -73,7 +73,7 @@ def test_broker_killed_and_restarted_mid_telemetry(emitter_bin, micropython, tmp
         b.stop()
 
 
-@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: "umqtt" + v)
+@pytest.mark.parametrize("version", RUNTIMES)
 def test_default_options_ride_out_a_10s_broker_outage(emitter_bin, micropython, tmp_path, version):
     """QoS 1 readings at 5/s with the client's default options; the broker is stopped for 10 s, then
     started again: nothing is dropped from the default (byte-bounded) queue and every reading arrives."""
@@ -89,7 +89,7 @@ def test_default_options_ride_out_a_10s_broker_outage(emitter_bin, micropython, 
         assert sub.wait_connected(10), "subscriber did not connect"
         env = _telemetry_env(["127.0.0.1:%d" % b.port], key, ch, count, interval_ms, 600)
         env["defaults"] = True
-        dev = Device("bs_resilience", "device_telemetry", env, mp.umqtt_versions()[version])
+        dev = Device("bs_resilience", "device_telemetry", env, version)
         assert sub.wait(lambda: sub.unique() >= 25 or not dev.running(), 30), dev.report()
         assert dev.running(), "device ended before the outage:\n" + dev.report()
         b.stop()
@@ -128,7 +128,7 @@ def test_broker_down_at_boot(emitter_bin, micropython, tmp_path, version):
         sub = Subscriber(b.host, b.port, key, ch, last=count + 10).start()
         dev = Device("bs_resilience", "device_telemetry",
                      _telemetry_env(["127.0.0.1:%d" % b.port], key, ch, count, 250, 600),
-                     mp.umqtt_versions()[version])
+                     version)
         time.sleep(3.0)
         assert dev.running(), "device ended while the broker was down:\n" + dev.report()
         b.launch()
@@ -172,7 +172,7 @@ def test_cluster_failover(emitter_bin, micropython, tmp_path, version):
         dev = Device("bs_resilience", "device_telemetry",
                      _telemetry_env(["127.0.0.1:%d" % n1.port, "127.0.0.1:%d" % n2.port], key, ch,
                                     count, 10, 0),
-                     mp.umqtt_versions()[version])
+                     version)
         assert sub.wait(lambda: len(set(sub.seqs)) >= 100 or not dev.running(), 60), dev.report()
         assert dev.running(), "device ended before the failover:\n" + dev.report()
         n1.kill()

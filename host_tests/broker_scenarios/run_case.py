@@ -1,7 +1,8 @@
 # Runs one real-broker scenario function under the MicroPython unix port.
 # usage: BS_ENV='{"host": ...}' micropython host_tests/broker_scenarios/run_case.py MODULE FUNCTION
 # MICROPYPATH must hold emitter_micro (the repo, or a .mpy build), the umqtt folder and this folder.
-# EXPECT_MPY=1: afterwards, every emitter_micro module loaded must have come from a .mpy file.
+# EXPECT_MPY=1: afterwards, every emitter_micro module loaded must have come from a .mpy file;
+# EXPECT_FROZEN=1: emitter_micro and umqtt.simple from the firmware (the frozen build).
 # Prints PASS as the last line on success; otherwise FAIL and the traceback, exit 1.
 import json
 import os
@@ -18,6 +19,18 @@ def check_mpy():
             raise AssertionError("%s imported from %s, not from .mpy" % (n, f))
 
 
+def check_frozen():
+    """EXPECT_FROZEN=1: emitter_micro and umqtt.simple must both come from the firmware, none from a file."""
+    names = [n for n in sys.modules if n.split(".")[0] == "emitter_micro" or n == "umqtt.simple"]
+    assert "emitter_micro" in names and "umqtt.simple" in names, names
+    for n in names:
+        f = getattr(sys.modules[n], "__file__", None)
+        print("module", n, "from", f)
+        # A frozen module's __file__ is its path inside the firmware (no folder); a file's is a path on disk.
+        if f is None or f.startswith("/") or f.endswith(".mpy"):
+            raise AssertionError("%s imported from %s, not from the firmware" % (n, f))
+
+
 def main():
     mod_name, fn_name = sys.argv[1], sys.argv[2]
     raw = os.getenv("BS_ENV")
@@ -31,6 +44,8 @@ def main():
         getattr(mod, fn_name)(env)
         if os.getenv("EXPECT_MPY") == "1":
             check_mpy()
+        if os.getenv("EXPECT_FROZEN") == "1":
+            check_frozen()
     except BaseException as e:  # noqa: B902 - report anything, incl. SystemExit
         print("FAIL %s.%s" % (mod_name, fn_name))
         sys.print_exception(e, sys.stdout)

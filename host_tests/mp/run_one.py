@@ -29,6 +29,19 @@ def _check_mpy():
         raise AssertionError("no emitter_micro module has a __file__ to check")
 
 
+def _check_frozen():
+    # EXPECT_FROZEN=1: emitter_micro and umqtt.simple come from the firmware (no folder in __file__).
+    import os
+    if os.getenv("EXPECT_FROZEN") != "1":
+        return
+    import emitter_micro  # noqa: F401
+    import umqtt.simple  # noqa: F401
+    for n in [n for n in sys.modules if n.split(".")[0] == "emitter_micro" or n == "umqtt.simple"]:
+        f = getattr(sys.modules[n], "__file__", None)
+        if f is None or f.startswith("/") or f.endswith(".mpy"):
+            raise AssertionError("%s imported from %s, not from the firmware" % (n, f))
+
+
 def main():
     mod_name, fn_name = sys.argv[1], sys.argv[2]
     try:
@@ -36,6 +49,7 @@ def main():
         getattr(mod, fn_name)()
         if _expect_mpy():
             _check_mpy()
+        _check_frozen()
     except BaseException as e:  # noqa: B902 - report anything, incl. SystemExit
         print("FAIL %s.%s" % (mod_name, fn_name))
         sys.print_exception(e, sys.stdout)
