@@ -59,6 +59,8 @@ clean:
 	rm -rf $(VENV) .deps build .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Footprint and speed figures (printed, and written to bench/results.json).
+# Footprint and speed figures against the real Emitter broker only (printed, and written to
+# bench/results.json): emitter_micro beside raw umqtt.simple, a prebuilt-packet floor and the official
+# emitter-io SDK. No broker, no figures: it exits non-zero with the reason.
 bench: deps
 	$(PY) bench/run.py

@@ -1,153 +1,638 @@
-"""`make bench`: footprint and speed of emitter_micro, printed as a table and written to bench/results.json.
+"""`make bench`: emitter_micro against the real Emitter broker, side by side with raw umqtt.simple,
+a prebuilt-packet write loop (the floor) and the official emitter-io CPython SDK, every figure from
+this one run. Printed as a table and written to bench/results.json.
 
-Runs under CPython; the measurements run under the MicroPython unix port from the .mpy build.
-Figures that need the real Emitter broker are taken against it when it can be started; when it
-cannot (the reason is recorded), the client-side figures are taken against bench/sink.py, a
-loopback MQTT sink that is labelled as such in the output, and the broker-only figures say
-"blocked".
+Runs under CPython; emitter_micro, umqtt.simple and the floor run under the MicroPython unix port from
+the .mpy build (bench/device.py), on umqtt.simple 1.8 and 1.3.4. The only peer is the real Emitter
+broker (host_tests/broker.py): when it cannot be started, nothing is measured and the bench exits
+non-zero with the reason. A figure whose measurement saw an error from the broker, lost messages or
+failed is shown as FAILED, never as a number.
+
+The broker holds a connection's writes past limit.flushRate a second (default 60) for up to a second:
+the main figures are taken with limit.flushRate 1000 (its maximum) and timed runs kept within that
+allowance; then the same broker is restarted on its default config for the rows that show the hold.
 """
+import datetime
 import json
 import os
 import platform
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "tools")]
 
 import mp  # noqa: E402
-from sink import Sink  # noqa: E402
+import upstream  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
+COMMIT = upstream.EMITTER_MODULE.rpartition("-")[2][:7]  # the pinned broker source: 87f082c
+PEER = "real Emitter broker %s" % COMMIT
+EM, RAW, RAWND, FLOOR, SDK = "emitter_micro", "umqtt.simple", "umqtt.simple+nodelay", "floor", "emitter-io SDK"
+UMQTT = {"18": "1.8", "134": "1.3.4"}
+PAYLOAD = b"x" * 32
+ROUNDS = 3
+N_QOS0, N_QOS1, N_RX, N_RTT = 5000, 300, 2000, 300
+N_ALLOC_PUB, N_ALLOC_QOS1, N_ALLOC_RX = 300, 30, 500  # QoS 1: raw umqtt.simple waits ~44 ms a publish
+N_TELEMETRY = 1000
+# The broker holds a connection's socket writes past limit.flushRate per second (default 60; at
+# most 1000) in a buffer that it flushes with the next write under the limit or once a second.
+# The main figures are taken with flushRate 1000, every timed run within the allowance (a pause
+# before it lets the allowance fill up again); the default's effect is measured on its own.
+FLUSH_RATE = 1000
+PAUSE_MS = 400  # 300 writes at 1000/s: the allowance is full again
+FLUSH_WAIT_S = 1.1  # past the allowance, the broker flushes once a second
+N_DEFAULT_QOS1, N_DEFAULT_RTT = 200, 100
 
 
-def mpy_sizes(build):
-    files, errors = mp.build_mpy(build)
-    # The measuring script runs from .mpy too: compiling a .py at run time would use the heap being measured.
-    p = subprocess.run([mp.mpy_cross_cmd(), "-o", str(build / "device.mpy"), str(ROOT / "bench" / "device.py")],
-                       capture_output=True, text=True)
-    if errors or p.returncode:
-        raise SystemExit("\n".join(errors) + p.stderr)
-    return {Path(f).stem: size for f, size in files}
+class Refused(Exception):
+    """The bench cannot take its figures from the real broker: no figure is printed."""
 
 
-def device(mode, host, port, build, *args, heapsize=None, timeout=300):
-    cmd = [mp.micropython_cmd()]
-    if heapsize:
-        cmd += ["-X", "heapsize=%d" % heapsize]
-    cmd += ["-m", "device", mode, host, str(port)] + [str(a) for a in args]
-    env = dict(os.environ, MICROPYPATH=":".join([".frozen", str(build), str(mp.UMQTT134)]))
-    # cwd = the build: '' leads sys.path under -m, and the sources must not be found before the .mpy.
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(build))
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    return {"failed": (p.stdout + p.stderr)[-400:]}
+def median(xs):
+    """The median of the rounds; None unless every round gave a figure."""
+    if not xs or any(x is None for x in xs):
+        return None
+    xs = sorted(xs)
+    k = len(xs) // 2
+    return xs[k] if len(xs) % 2 else (xs[k - 1] + xs[k]) / 2
 
 
-def smallest_heap(host, port, build, n=1000):
+# --- the MicroPython side -------------------------------------------------------------------------
+class Device:
+    """bench/device.py (compiled) under the unix port, on one umqtt.simple version."""
+
+    def __init__(self, build, umqtt_dir, broker, key):
+        self.build, self.umqtt_dir, self.broker, self.key = build, umqtt_dir, broker, key
+
+    def _cmd(self, mode, args, heapsize):
+        cmd = [mp.micropython_cmd()]
+        if heapsize:
+            cmd += ["-X", "heapsize=%d" % heapsize]
+        # telemetry is a script of its own (bench/telemetry.py); the other modes are in device.py.
+        cmd += ["-m", "telemetry"] if mode == "telemetry" else ["-m", "device", mode]
+        return cmd + ["127.0.0.1", str(self.broker.port), self.key] + [str(a) for a in args]
+
+    def _env(self):
+        return dict(os.environ, MICROPYPATH=":".join([".frozen", str(self.build), str(self.umqtt_dir)]))
+
+    def run(self, mode, *args, heapsize=None, timeout=120, talk=None):
+        """RESULT of one mode; talk(line, stdin) answers the lines it prints before it."""
+        # cwd = the build: '' leads sys.path under -m, and the sources must not be found before the .mpy.
+        p = subprocess.Popen(self._cmd(mode, args, heapsize), env=self._env(), cwd=str(self.build),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        result, out = None, []
+        try:
+            for line in p.stdout:
+                out.append(line)
+                if line.startswith("RESULT "):
+                    result = json.loads(line[7:])
+                elif talk:
+                    talk(line, p.stdin)
+            err = p.stderr.read()
+            p.wait()
+        finally:
+            timer.cancel()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if not self.broker.running:
+            raise Refused("the broker exited during `%s`; log:\n%s" % (mode, self.broker.log()[-2000:]))
+        if result is None:
+            return {"failed": ("".join(out) + err)[-600:] or "killed after %ss" % timeout}
+        return result
+
+
+class Publisher:
+    """Another connection that fills a subscriber's socket: prebuilt packets, the last at QoS 1.
+
+    The broker hands a message to every subscriber's connection before it acks a QoS 1 publish;
+    what is past the connection's write allowance it flushes within a second (FLUSH_WAIT_S)."""
+
+    def __init__(self, port, key):
+        self.key = key
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        body = _str(b"MQTT") + b"\x04\x02\x00\x3c" + _str(b"bench-publisher")
+        self.s.sendall(_packet(0x10, body))
+        if self._read(4) != b"\x20\x02\x00\x00":
+            raise Refused("the broker refused the publisher's CONNECT")
+
+    def _read(self, n):
+        b = b""
+        while len(b) < n:
+            k = self.s.recv(n - len(b))
+            if not k:
+                raise OSError("the broker closed the publisher's connection")
+            b += k
+        return b
+
+    def fill(self, channel, count):
+        """Publish count messages to channel; True once the broker has acked the last one."""
+        topic = _str(("%s/%s" % (self.key, channel)).encode())
+        q0 = _packet(0x30, topic + PAYLOAD)
+        q1 = _packet(0x32, topic + b"\x00\x01" + PAYLOAD)
+        self.s.sendall(q0 * (count - 1) + q1)
+        try:
+            ack = self._read(4)
+        except socket.timeout:
+            return False
+        if ack != b"\x40\x02\x00\x01":
+            raise Refused("the broker answered the publisher with %r, not a PUBACK (key refused?)" % ack)
+        return True
+
+    def close(self):
+        self.s.close()
+
+
+def _str(b):
+    return struct.pack("!H", len(b)) + b
+
+
+def _packet(first, body):
+    n, length = len(body), bytearray()
+    while n > 0x7F:
+        length.append(n & 0x7F | 0x80)
+        n >>= 7
+    length.append(n)
+    return bytes((first,)) + bytes(length) + body
+
+
+def device_receive(dev, publisher, who):
+    buffered = []
+
+    def talk(line, stdin):
+        if line.startswith("READY "):
+            _, channel, count = line.split()
+            buffered.append(publisher.fill(channel, int(count)))
+            time.sleep(FLUSH_WAIT_S)
+            stdin.write("go\n")
+            stdin.flush()
+    r = dev.run("receive", who, N_RX, ROUNDS, N_ALLOC_RX, talk=talk)
+    r["all_waiting_before_drain"] = buffered
+    return r
+
+
+def smallest_heap(dev, n=N_TELEMETRY):
+    """The smallest -X heapsize (256-byte steps) with which N telemetry publishes all come back."""
     lo, hi = 2048, 65536
-    ok = device("telemetry", host, port, build, n, heapsize=hi)
-    if not ok.get("ok"):
-        return None, ok
+    first = dev.run("telemetry", n, heapsize=hi)
+    if not first.get("ok"):
+        return {"failed": first}
     while hi - lo > 256:
         mid = (lo + hi) // 2 // 256 * 256
-        if device("telemetry", host, port, build, n, heapsize=mid).get("ok"):
+        if dev.run("telemetry", n, heapsize=mid).get("ok"):
             hi = mid
         else:
             lo = mid
-    return hi, ok
+    return {"heapsize": hi, "published": first["published"], "received": first["received"]}
+
+
+def measure_device(dev):
+    out = {"heap": dev.run("heap")}
+    out["publish_qos0"] = dev.run("publish", 0, N_QOS0, ROUNDS, N_ALLOC_PUB, 200)
+    out["publish_qos1"] = dev.run("publish", 1, N_QOS1, ROUNDS, N_ALLOC_QOS1, PAUSE_MS)
+    publisher = Publisher(dev.broker.port, dev.key)
+    try:
+        out["receive"] = {who: device_receive(dev, publisher, who) for who in (EM, RAW)}
+    finally:
+        publisher.close()
+    out["rtt"] = dev.run("rtt", N_RTT, ROUNDS, PAUSE_MS)
+    out["smallest_heapsize_telemetry"] = smallest_heap(dev)
+    return out
+
+
+def measure_default(dev, port, key):
+    """QoS 1 publishes and round trips past the write allowance of the broker's default config."""
+    out = {"publish_qos1": dev.run("publish", 1, N_DEFAULT_QOS1, 1, 0, 1100),
+           "rtt": dev.run("rtt", N_DEFAULT_RTT, 1, 1100)}
+    out.update(_sdk_steps(port, key, {"sdk_publish_qos1": lambda sdk: sdk.publish_rate(1, N_DEFAULT_QOS1, rounds=1),
+                                      "sdk_rtt": lambda sdk: sdk.rtt(N_DEFAULT_RTT, rounds=1)}))
+    return out
+
+
+# --- the official CPython SDK ---------------------------------------------------------------------
+class Sdk:
+    """The official emitter-io SDK (module `emitter`, on paho-mqtt) with its network loop started."""
+
+    def __init__(self, port, key):
+        import emitter
+        self.mod, self.key = emitter, key
+        self.errors, self.count, self.target, self.expect = [], 0, 0, None
+        # got: target messages received; sent: target publishes written (QoS 0) or acked (QoS 1)
+        self.got, self.sent, connected = threading.Event(), threading.Event(), threading.Event()
+        c = self.c = emitter.Client()
+        c.on_connect = connected.set
+        c.on_error = self.errors.append
+        c.on_message = self._on_message
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # the SDK makes a paho VERSION1 client
+            c.connect("127.0.0.1", port, secure=False)
+        # The SDK's publish() drops paho's message info, so completion is counted on the paho
+        # client under it: on_publish fires when a QoS 0 packet is written, a QoS 1 one acked.
+        self.acked = 0
+        c._mqtt.on_publish = self._on_publish
+        c.loop_start()
+        if not connected.wait(10):
+            raise Refused("the SDK got no CONNACK from the broker")
+
+    def _on_message(self, m):
+        if self.expect is not None and m.binary != self.expect:
+            return  # a round trip waits for its own message
+        self.count += 1
+        if self.count >= self.target:
+            self.got.set()
+
+    def _on_publish(self, client, userdata, mid, *rest):
+        self.acked += 1
+        if self.acked >= self.target:
+            self.sent.set()
+
+    def _arm(self, target, expect=None):
+        self.count = self.acked = 0
+        self.target, self.expect = target, expect
+        self.got.clear()
+        self.sent.clear()
+
+    def subscribe(self, channel):
+        """Subscribe, then publish probes until one comes back (the SDK does not show the SUBACK)."""
+        self.c.subscribe(self.key, channel)
+        for _ in range(50):
+            self._arm(1)
+            self.c.publish(self.key, channel, "probe")
+            if self.got.wait(0.2):
+                time.sleep(0.1)  # the probes still on their way
+                return
+        raise Refused("the SDK's subscription to %s received nothing" % channel)
+
+    def publish_rate(self, qos, n, rounds=ROUNDS):
+        opts = [self.mod.Client.with_at_least_once()] if qos else []
+        channel = "bench/pub/"
+        runs = []
+        for _ in range(rounds):
+            time.sleep(PAUSE_MS / 1000)
+            self._arm(n)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                self.c.publish(self.key, channel, PAYLOAD, opts)
+            ok = self.sent.wait(30)
+            dt = time.perf_counter() - t0
+            runs.append(n / dt if ok else None)
+        return {"qos": qos, "n": n, "runs": runs, "errors": list(self.errors)}
+
+    def receive_rate(self, port, n):
+        channel = "bench/rx/sdk/"
+        self.subscribe(channel)
+        publisher = Publisher(port, self.key)
+        runs, received, buffered = [], [], []
+        try:
+            for _ in range(ROUNDS):
+                self.c.loop_stop()  # not reading while the messages are published
+                self._arm(n)
+                buffered.append(publisher.fill(channel, n))
+                time.sleep(FLUSH_WAIT_S)
+                t0 = time.perf_counter()
+                self.c.loop_start()
+                self.got.wait(10)
+                dt = time.perf_counter() - t0
+                received.append(self.count)
+                runs.append(self.count / dt)
+        finally:
+            publisher.close()
+        return {"n": n, "runs": runs, "received": received, "all_waiting_before_drain": buffered,
+                "errors": list(self.errors)}
+
+    def rtt(self, n, rounds=ROUNDS):
+        channel = "bench/rtt/sdk/"
+        self.subscribe(channel)
+        runs = []
+        for _ in range(rounds):
+            time.sleep(PAUSE_MS / 1000)
+            times = []
+            for i in range(n + 20):
+                payload = b"%032d" % i  # 32 bytes, its own: a late message cannot end another trip
+                self._arm(1, payload)
+                t0 = time.perf_counter()
+                self.c.publish(self.key, channel, payload)
+                if not self.got.wait(5):
+                    return {"failed": "a round trip did not come back within 5 s", "errors": list(self.errors)}
+                times.append((time.perf_counter() - t0) * 1e6)
+            times = sorted(times[20:])
+            runs.append({"p50_us": round(times[n // 2]), "p99_us": round(times[n * 99 // 100]), "n": n})
+        return {"n": n, "runs": runs, "errors": list(self.errors)}
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def _sdk_steps(port, key, steps):
+    """{name: result} of each step(sdk) on one SDK client; a step that raises is a failed figure."""
+    out = {}
+    try:
+        sdk = Sdk(port, key)
+    except Exception as e:
+        return {name: {"failed": "SDK client: %r" % e} for name in steps}
+    try:
+        for name, step in steps.items():
+            try:
+                out[name] = step(sdk)
+            except Exception as e:
+                out[name] = {"failed": repr(e)}
+    finally:
+        try:
+            sdk.close()
+        except Exception:
+            pass
+    return out
+
+
+def measure_sdk(port, key):
+    return _sdk_steps(port, key, {"publish_qos0": lambda sdk: sdk.publish_rate(0, N_QOS0),
+                                  "publish_qos1": lambda sdk: sdk.publish_rate(1, N_QOS1),
+                                  "receive": lambda sdk: sdk.receive_rate(port, N_RX),
+                                  "rtt": lambda sdk: sdk.rtt(N_RTT)})
+
+
+# --- figures --------------------------------------------------------------------------------------
+def _errors(r, who=None):
+    """Why the figures of measurement r (for column who) cannot be shown, or None."""
+    if "failed" in r:
+        lines = r["failed"].strip().splitlines()
+        return "failed: " + (lines[-1] if lines else "no output")
+    errs = r.get("errors", [])
+    if isinstance(errs, dict):
+        errs = errs.get(who, [])
+    return "broker error: %r" % (errs[0],) if errs else None
+
+
+def _fig(runs, why=None, **extra):
+    """A figure: the median of its rounds (every round must have one), or why there is none."""
+    if why or runs is None or not runs or any(x is None for x in runs):
+        return {"value": None, "why": why or "no figure", "runs": runs}
+    return dict(extra, value=median(runs), runs=runs)
+
+
+def _ratio(fig, other=RAW):
+    """emitter_micro / other: the median of the per-round ratios (same round, same noise)."""
+    a, b = fig.get(EM), fig.get(other)
+    if not a or not b or a["value"] is None or b["value"] is None:
+        return None
+    if len(a["runs"]) == len(b["runs"]) and all(b["runs"]):
+        return {"value": median([x / y for x, y in zip(a["runs"], b["runs"])]), "runs": None}
+    return {"value": a["value"] / b["value"], "runs": None}
+
+
+def publish_row(d, s, who_list=(EM, RAW, RAWND, FLOOR)):
+    fig = {}
+    for who in who_list:
+        runs = d.get("runs", {}).get(who)
+        fig[who] = _fig([r[0] for r in runs] if runs else None, _errors(d, who),
+                        sends=[r[1] for r in runs] if runs else None)
+    if s is not None:
+        fig[SDK] = _fig(s.get("runs"), _errors(s) or (None if s.get("runs") and all(s["runs"])
+                                                      else "not all sent/acked in 30 s"))
+    return fig
+
+
+def rtt_rows(d, s, p):
+    fig = {}
+    for who in (EM, RAW, RAWND, FLOOR):
+        runs = d.get("runs", {}).get(who)
+        fig[who] = _fig([r[p] for r in runs] if runs else None, _errors(d, who),
+                        trips=[r["n"] for r in runs] if runs else None)
+    if s is not None:
+        runs = s.get("runs")
+        fig[SDK] = _fig([r[p] for r in runs] if runs else None, _errors(s), trips=[r["n"] for r in runs or []])
+    return fig
+
+
+def rows_for(dev, sdk):
+    """[(metric, unit, {column: figure})] for one umqtt.simple version."""
+    rows = []
+    for q in (0, 1):
+        d = dev["publish_qos%d" % q]
+        rows.append(("QoS %d publish, %d x 32 B" % (q, d.get("n", 0)), "msgs/s",
+                     publish_row(d, sdk["publish_qos%d" % q])))
+        rows.append(("QoS %d publish, allocated per publish" % q, "bytes",
+                     {who: _fig([d.get("alloc", {}).get(who)], _errors(d, who)) for who in (EM, RAW)}))
+    rx, srx = dev["receive"], sdk["receive"]
+
+    def rx_why(r, expected):
+        return _errors(r) or (None if r.get("received") == expected
+                              else "received %s of %s" % (r.get("received"), expected))
+    device_expected = [N_RX] * ROUNDS + [N_ALLOC_RX]  # the last round counts allocation
+    fig = {who: _fig(rx[who].get("runs"), rx_why(rx[who], device_expected)) for who in (EM, RAW)}
+    fig[SDK] = _fig(srx.get("runs"), rx_why(srx, [N_RX] * ROUNDS))
+    rows.append(("receive, %d x 32 B waiting in the socket" % N_RX, "msgs/s", fig))
+    rows.append(("receive, allocated per message", "bytes",
+                 {who: _fig([rx[who].get("alloc")], rx_why(rx[who], device_expected)) for who in (EM, RAW)}))
+    for p in ("p50_us", "p99_us"):
+        rows.append(("round trip to own subscription, %s" % p[:3], "us", rtt_rows(dev["rtt"], sdk["rtt"], p)))
+    for _, _, fig in rows:
+        fig["ratio"], fig["ratio_nodelay"] = _ratio(fig), _ratio(fig, RAWND)
+    return rows
+
+
+def rows_default(d):
+    """The rows measured on the broker's default config (limit.flushRate 60)."""
+    rows = [("QoS 1 publish, up to %d x 32 B" % N_DEFAULT_QOS1, "msgs/s",
+             publish_row(d["publish_qos1"], d["sdk_publish_qos1"]))]
+    for p in ("p50_us", "p99_us"):
+        rows.append(("round trip to own subscription, %s" % p[:3], "us", rtt_rows(d["rtt"], d["sdk_rtt"], p)))
+    for _, _, fig in rows:
+        fig["ratio"], fig["ratio_nodelay"] = _ratio(fig), _ratio(fig, RAWND)
+    return rows
+
+
+def flush_rate(broker, rate):
+    """Write the broker's config with limit.flushRate = rate (None: the default, 60)."""
+    config = json.loads(broker.config_path.read_text())
+    config.pop("limit", None)
+    if rate:
+        config["limit"] = {"flushRate": rate}
+    broker.config_path.write_text(json.dumps(config, indent=2))
 
 
 def start_broker():
+    """The real Emitter broker (host_tests/broker.py), with limit.flushRate = FLUSH_RATE."""
+    import broker as broker_mod
+    broker = None
     try:
-        import broker as broker_mod
-        b = broker_mod.Broker(broker_mod.find_or_install(), tempfile.mkdtemp(prefix="bench-broker-"))
-        b.start()
-        return b, None
-    except Exception as e:  # the reason goes into the results, never a substitute broker
-        return None, str(e).strip()
+        binary = broker_mod.find_or_install()
+        broker = broker_mod.Broker(binary, tempfile.mkdtemp(prefix="bench-broker-")).prepare()
+        flush_rate(broker, FLUSH_RATE)
+        broker.launch()
+        return broker, binary
+    except Exception as e:
+        if broker:
+            broker.stop()
+        raise Refused("the real Emitter broker could not be started: %s" % str(e).strip())
 
 
 def main():
+    started = time.monotonic()
     build = Path(tempfile.mkdtemp(prefix="bench-mpy-"))
-    sizes = mpy_sizes(build)
-    broker, why = start_broker()
-    sink = None
-    if broker:
-        host, port, peer = "127.0.0.1", broker.port, "the real Emitter broker"
-    else:
-        sink = Sink()
-        host, port = "127.0.0.1", sink.port
-        peer = "bench/sink.py, a loopback MQTT sink (NOT the broker, which could not be started)"
+    files, errors = mp.build_mpy(build)
+    # The measuring scripts run from .mpy too: compiling a .py at run time would use the heap measured.
+    for script in ("device", "telemetry"):
+        p = subprocess.run([mp.mpy_cross_cmd(), "-o", str(build / (script + ".mpy")),
+                            str(ROOT / "bench" / (script + ".py"))], capture_output=True, text=True)
+        if p.returncode:
+            errors.append(p.stderr)
+    if errors:
+        raise Refused("mpy-cross failed:\n" + "\n".join(errors))
+    sizes = {Path(f).stem: size for f, size in files}
+    versions = sorted(mp.umqtt_versions().items(), key=lambda kv: kv[0] != "18")  # 1.8 first
+    for version, folder in versions:
+        problem = mp.check_umqtt_dir(folder)
+        if problem:
+            raise Refused(problem)
+
+    broker, binary = start_broker()
     try:
-        heap = device("heap", host, port, build)
-        core = [m.rpartition(".")[2] if "." in m else "__init__" for m in heap.get("modules_publish_only", [])]
+        key = broker.keygen("bench/#/", "rwslp")  # no 'e': the broker refuses traffic with an extend key
         results = {
+            "peer": PEER,
+            "broker": {"commit": COMMIT, "source": upstream.EMITTER_MODULE, "binary": binary,
+                       "binary_says": subprocess.run([binary, "version"], capture_output=True, text=True,
+                                                     timeout=30).stderr.strip().rpartition("] ")[2],
+                       "config": "limit.flushRate %d (main figures); the default, 60 (default-config rows)"
+                                 % FLUSH_RATE},
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": "%s, %s, %d cores" % (platform.machine(), platform.platform(), os.cpu_count()),
+            "python": sys.version.split()[0],
             "micropython": subprocess.run([mp.micropython_cmd(), "-c", "import sys; print(sys.version)"],
                                           capture_output=True, text=True).stdout.strip(),
             "mpy_cross": subprocess.run([mp.mpy_cross_cmd(), "--version"], capture_output=True,
                                         text=True).stdout.strip(),
-            "peer": peer,
-            "broker_unavailable": why,
+            "sdk": "emitter-io %s on paho-mqtt %s" % (_version("emitter-io"), _version("paho-mqtt")),
+            "rounds": ROUNDS,
             "mpy_bytes": sizes,
             "mpy_bytes_total": sum(sizes.values()),
-            "mpy_bytes_publish_only_core": sum(sizes[m] for m in core if m in sizes),
-            "publish_only_modules": core,
-            "heap": heap,
-            "alloc_per_qos0_publish": device("alloc", host, port, build, 1000),
-            "alloc_per_received_message": device("rx_alloc", host, port, build, 200),
-            "throughput_qos0": device("throughput", host, port, build, 2000, 0),
-            "throughput_qos1": device("throughput", host, port, build, 100, 1),
-            "latency_rtt": device("latency", host, port, build, 1000),
+            "umqtt": {},
         }
-        results["smallest_heapsize_telemetry_1000"], _ = smallest_heap(host, port, build)
-        results["official_sdk_throughput"] = "blocked: needs the real broker" if not broker else "not measured"
+        sdk = measure_sdk(broker.port, key)
+        results["sdk_raw"] = sdk
+        for version, folder in versions:
+            dev = measure_device(Device(build, folder, broker, key))
+            results["umqtt"][UMQTT[version]] = {
+                "folder": str(Path(folder).resolve().relative_to(ROOT)), "raw": dev,
+                "rows": [{"metric": m, "unit": u, "peer": PEER + ", limit.flushRate %d" % FLUSH_RATE,
+                          "figures": f} for m, u, f in rows_for(dev, sdk)]}
+        # The same broker (same license, so the same key) on its default config.
+        broker.stop()
+        flush_rate(broker, None)
+        broker.launch()
+        version, folder = versions[0]
+        d = measure_default(Device(build, folder, broker, key), broker.port, key)
+        results["default_config"] = {
+            "umqtt": UMQTT[version], "raw": d,
+            "rows": [{"metric": m, "unit": u, "peer": PEER + ", default config (limit.flushRate 60)",
+                      "figures": f} for m, u, f in rows_default(d)]}
+        if not broker.running:
+            raise Refused("the broker was not running at the end of the run")
     finally:
-        if broker:
-            broker.stop()
-        if sink:
-            sink.close()
+        broker.stop()
+    results["seconds"] = round(time.monotonic() - started)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     show(results)
 
 
+def _version(dist):
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+COLUMNS = [(EM, "emitter_micro"), (RAW, "umqtt.simple"), ("ratio", "em/umqtt"), (RAWND, "umqtt+NODELAY"),
+           ("ratio_nodelay", "em/umqtt+ND"), (FLOOR, "floor"), (SDK, "emitter-io SDK")]
+
+
+def _cell(f, ratio=False):
+    if not f:
+        return "-"
+    if f.get("why"):
+        return "FAILED"
+    v = f["value"]
+    return "%.3g" % v if ratio else "%.0f" % v if v >= 10 or v == 0 else "%.1f" % v
+
+
+def _table(rows):
+    width = max(len("%s (%s)" % (row["metric"], row["unit"])) for row in rows)
+    print("  %-*s" % (width, "") + "".join("%15s" % title for _, title in COLUMNS))
+    failures = []
+    for row in rows:
+        cells = []
+        for c, _ in COLUMNS:
+            f = row["figures"].get(c)
+            cells.append(_cell(f, c.startswith("ratio")))
+            if f and f.get("why"):
+                failures.append("%s, %s: %s" % (row["metric"], c, f["why"]))
+        print("  %-*s" % (width, "%s (%s)" % (row["metric"], row["unit"])) + "".join("%15s" % x for x in cells))
+    for f in failures:
+        print("  FAILED " + f)
+
+
 def show(r):
-    a = r["alloc_per_qos0_publish"]
-    t0, t1, lat = r["throughput_qos0"], r["throughput_qos1"], r["latency_rtt"]
-    rows = [
-        ("peer", r["peer"]),
-        ("machine", r["machine"]),
-        ("micropython", r["micropython"]),
-        (".mpy bytes, total (target <= 6,000)", r["mpy_bytes_total"]),
-        (".mpy bytes, publish-only core %s (target <= 3,500)" % "+".join(r["publish_only_modules"]),
-         r["mpy_bytes_publish_only_core"]),
-    ] + [("  .mpy %s" % k, v) for k, v in sorted(r["mpy_bytes"].items())] + [
-        ("heap after import emitter_micro (.mpy)", r["heap"].get("after_import")),
-        ("heap after connect()", r["heap"].get("after_connect")),
-        ("smallest -X heapsize for 1,000 publishes + own messages", r["smallest_heapsize_telemetry_1000"]),
-        ("bytes allocated per QoS 0 publish: emitter_micro / umqtt.simple",
-         "%s / %s" % (a.get("emitter_micro"), a.get("umqtt.simple"))),
-        ("bytes allocated per received message: emitter_micro / umqtt.simple",
-         "%s / %s" % (r["alloc_per_received_message"].get("emitter_micro"),
-                      r["alloc_per_received_message"].get("umqtt.simple"))),
-        ("QoS 0 msgs/s: emitter_micro / umqtt.simple (ratio)",
-         "%.0f / %.0f (%.2f)" % (t0["median"]["emitter_micro"], t0["median"]["umqtt.simple"], t0["ratio"])),
-        ("QoS 1 msgs/s: emitter_micro / umqtt.simple (ratio)",
-         "%.0f / %.0f (%.2f)" % (t1["median"]["emitter_micro"], t1["median"]["umqtt.simple"], t1["ratio"])),
-        ("round trip to own subscription p50 / p99 (us)", "%s / %s" % (lat.get("p50_us"), lat.get("p99_us"))),
-        ("official emitter-io SDK msgs/s", r["official_sdk_throughput"]),
-    ]
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print("%-*s  %s" % (width, k, v))
-    if r["broker_unavailable"]:
-        print("\nbroker unavailable: " + r["broker_unavailable"].splitlines()[-1])
-    print("\nwritten to %s" % RESULTS.relative_to(ROOT))
+    print("Every figure below: %s (%s; the binary says: %s)" % (r["peer"], r["broker"]["source"],
+                                                                r["broker"]["binary_says"]))
+    print("%s; CPython %s; %s; %s\nmedian of %s rounds in this run, %s\n"
+          % (r["machine"], r["python"], r["micropython"], r["sdk"], r["rounds"], r["date"]))
+    for version, u in r["umqtt"].items():
+        print("[%s, limit.flushRate %d] umqtt.simple %s (%s) under the MicroPython unix port from .mpy; "
+              "the SDK under CPython" % (r["peer"], FLUSH_RATE, version, u["folder"]))
+        _table(u["rows"])
+        print()
+    d = r["default_config"]
+    print("[%s, default config: limit.flushRate 60] umqtt.simple %s; one round each, a run stops after %d ms"
+          % (r["peer"], d["umqtt"], 1500))
+    _table(d["rows"])
+    print()
+    print("[%s] footprint" % r["peer"])
+    u18 = r["umqtt"][UMQTT["18"]]["raw"]
+    core = [m.rpartition(".")[2] if "." in m else "__init__" for m in u18["heap"].get("modules_publish_only", [])]
+    lines = [(".mpy bytes, total", r["mpy_bytes_total"]),
+             (".mpy bytes, publish-only core (%s)" % "+".join(core), sum(r["mpy_bytes"].get(m, 0) for m in core))]
+    lines += [("  %s.mpy" % k, v) for k, v in sorted(r["mpy_bytes"].items())]
+    for version, u in r["umqtt"].items():
+        h, t = u["raw"]["heap"], u["raw"]["smallest_heapsize_telemetry"]
+        lines += [("heap after import emitter_micro, umqtt %s (bytes)" % version,
+                   h.get("after_import", _errors(h))),
+                  ("heap after connect(), umqtt %s (bytes)" % version, h.get("after_connect", _errors(h))),
+                  ("smallest -X heapsize: %d publishes + own messages back, umqtt %s" % (N_TELEMETRY, version),
+                   t.get("heapsize", "FAILED %s" % t))]
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        print("  %-*s  %s" % (width, k, v))
+    print("""
+em/umqtt: emitter_micro / raw umqtt.simple, the median of the per-round ratios (msgs/s: above 1 is
+  faster; bytes, us: below 1 is less). umqtt+NODELAY: raw umqtt.simple with TCP_NODELAY on its socket
+  (umqtt.simple writes a packet in up to four writes, so with Nagle's algorithm on, a publish that
+  waits for an answer waits ~40 ms for the broker's delayed ACK; emitter_micro sets TCP_NODELAY);
+  em/umqtt+ND: emitter_micro / that.
+floor: one prebuilt packet written in a loop on a plain socket (QoS 1: and its PUBACK read).
+A timed run stops after 1.5 s: raw umqtt.simple at QoS 1 and its round trips make ~35 then (the
+  counts are in results.json).
+SDK: emitter-io's Client with loop_start(); QoS 1 publishes pipelined by paho (the others wait for
+  each PUBACK); completion counted by on_publish on the SDK's paho client. No allocation figure (CPython).
+written to %s (the whole run: %ss)""" % (RESULTS.relative_to(ROOT), r["seconds"]))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Refused as e:
+        print("make bench: no figures: %s" % e, file=sys.stderr)
+        sys.exit(2)
