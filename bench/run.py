@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import socket
 import struct
 import subprocess
@@ -543,6 +544,8 @@ def main():
             raise Refused("the broker was not running at the end of the run")
     finally:
         broker.stop()
+        shutil.rmtree(str(broker.dir), ignore_errors=True)
+        shutil.rmtree(str(build), ignore_errors=True)
     results["seconds"] = round(time.monotonic() - started)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     show(results)
