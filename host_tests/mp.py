@@ -48,6 +48,11 @@ def runtimes():
     return sorted(umqtt_versions()) + [FROZEN32]
 
 
+def runtime_id(runtime):
+    """The test id of a runtime: umqtt134 / umqtt18 (the PyPI unix port with that umqtt) or frozen32."""
+    return runtime if runtime == FROZEN32 else "umqtt" + runtime
+
+
 def frozen32_cmd():
     """The frozen 32-bit build (tools/firmware.py), brought up to date with the tree once per session."""
     global _frozen32

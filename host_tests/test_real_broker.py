@@ -138,7 +138,7 @@ def test_cpython(broker, base_env, proxy, umqtt_env, module, function):
     run_in_cpython(module, function, make_env(broker, base_env, proxy))
 
 
-@pytest.mark.parametrize("version,module,function", MP_CASES, ids=["%s-%s.%s" % c for c in MP_CASES])
+@pytest.mark.parametrize("version,module,function", MP_CASES, ids=["%s-%s.%s" % (mp.runtime_id(r), m, f) for r, m, f in MP_CASES])
 def test_unix_port(broker, base_env, proxy, micropython, version, module, function):
     ok, report = run_in_unix_port(module, function, make_env(broker, base_env, proxy),
                                   version)

@@ -73,7 +73,7 @@ def test_broker_killed_and_restarted_mid_telemetry(emitter_bin, micropython, tmp
         b.stop()
 
 
-@pytest.mark.parametrize("version", RUNTIMES)
+@pytest.mark.parametrize("version", RUNTIMES, ids=mp.runtime_id)
 def test_default_options_ride_out_a_10s_broker_outage(emitter_bin, micropython, tmp_path, version):
     """QoS 1 readings at 5/s with the client's default options; the broker is stopped for 10 s, then
     started again: nothing is dropped from the default (byte-bounded) queue and every reading arrives."""

@@ -12,7 +12,7 @@ def test_scenarios_exist():
     assert mp.discover(), "no `def test_xxx():` found in %s/test_*.py" % mp.SCENARIOS
 
 
-@pytest.mark.parametrize("runtime,module,function", CASES, ids=["%s-%s.%s" % c for c in CASES])
+@pytest.mark.parametrize("runtime,module,function", CASES, ids=["%s-%s.%s" % (mp.runtime_id(r), m, f) for r, m, f in CASES])
 def test_unix_port(micropython, runtime, module, function):
     result = mp.run_scenario(module, function, runtime)
     if not result.ok:
