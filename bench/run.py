@@ -11,6 +11,11 @@ failed is shown as FAILED, never as a number.
 The broker holds a connection's writes past limit.flushRate a second (default 60) for up to a second:
 the main figures are taken with limit.flushRate 1000 (its maximum) and timed runs kept within that
 allowance; then the same broker is restarted on its default config for the rows that show the hold.
+
+The heap table: the smallest -X heapsize in which a telemetry loop runs (bench/telemetry.py,
+bench/telemetry_umqtt.py), emitter_micro beside raw umqtt.simple 1.8, on the 32-bit unix port built
+from MicroPython's source (tools/firmware.py): both frozen (frozen32), and emitter_micro from .mpy on
+a build with only umqtt.simple frozen (umqtt32, the stock firmware).
 """
 import datetime
 import json
@@ -42,7 +47,6 @@ PAYLOAD = b"x" * 32
 ROUNDS = 3
 N_QOS0, N_QOS1, N_RX, N_RTT = 5000, 300, 2000, 300
 N_ALLOC_PUB, N_ALLOC_QOS1, N_ALLOC_RX = 300, 30, 500  # QoS 1: raw umqtt.simple waits ~44 ms a publish
-N_TELEMETRY = 1000
 # The broker holds a connection's socket writes past limit.flushRate per second (default 60; at
 # most 1000) in a buffer that it flushes with the next write under the limit or once a second.
 # The main figures are taken with flushRate 1000, every timed run within the allowance (a pause
@@ -77,8 +81,7 @@ class Device:
         cmd = [mp.micropython_cmd()]
         if heapsize:
             cmd += ["-X", "heapsize=%d" % heapsize]
-        # telemetry is a script of its own (bench/telemetry.py); the other modes are in device.py.
-        cmd += ["-m", "telemetry"] if mode == "telemetry" else ["-m", "device", mode]
+        cmd += ["-m", "device", mode]
         return cmd + ["127.0.0.1", str(self.broker.port), self.key] + [str(a) for a in args]
 
     def _env(self):
@@ -183,21 +186,6 @@ def device_receive(dev, publisher, who):
     return r
 
 
-def smallest_heap(dev, n=N_TELEMETRY):
-    """The smallest -X heapsize (256-byte steps) with which N telemetry publishes all come back."""
-    lo, hi = 2048, 65536
-    first = dev.run("telemetry", n, heapsize=hi)
-    if not first.get("ok"):
-        return {"failed": first}
-    while hi - lo > 256:
-        mid = (lo + hi) // 2 // 256 * 256
-        if dev.run("telemetry", n, heapsize=mid).get("ok"):
-            hi = mid
-        else:
-            lo = mid
-    return {"heapsize": hi, "published": first["published"], "received": first["received"]}
-
-
 def measure_device(dev):
     out = {"heap": dev.run("heap")}
     out["publish_qos0"] = dev.run("publish", 0, N_QOS0, ROUNDS, N_ALLOC_PUB, 200)
@@ -208,7 +196,6 @@ def measure_device(dev):
     finally:
         publisher.close()
     out["rtt"] = dev.run("rtt", N_RTT, ROUNDS, PAUSE_MS)
-    out["smallest_heapsize_telemetry"] = smallest_heap(dev)
     return out
 
 
@@ -480,16 +467,144 @@ def start_broker():
         raise Refused("the real Emitter broker could not be started: %s" % str(e).strip())
 
 
+# --- the heap table: 32-bit builds from MicroPython's source ----------------------------------------
+# The smallest -X heapsize (HEAP_STEP steps) in which a telemetry loop runs: 1,000 publishes (QoS 0,
+# every 100th QoS 1), loop(0) after each (raw umqtt.simple: check_msg()); "rx" also subscribes to
+# the channel every 10th publish goes to and handles those messages with a handler. The loop is
+# bench/telemetry.py (emitter_micro) or bench/telemetry_umqtt.py (raw umqtt.simple), run as .mpy
+# with -m from a folder that holds only it, and emitter_micro's .mpy files where those are measured.
+# Pass/fail is not monotonic in the heap size just above the smallest that passes (the blocks fall
+# differently: a heap 64 B larger can fail): the figure is the smallest size from which every step up
+# to HEAP_WINDOW above passes too; where bisection found a smaller one that passes, that is noted.
+HEAP_LO, HEAP_HI, HEAP_STEP, HEAP_WINDOW = 1024, 65536, 64, 512
+HEAP_LOOPS = [("pub", "publish-only telemetry loop:"),
+              ("rx", "a telemetry loop that also receives (subscribed to the channel every 10th publish goes to,\n"
+                     "  its 100 messages handled by a handler: subscribe(handler=...) / set_callback()):")]
+# (row, label, what it is, build of the umqtt.simple column, build and folder of the emitter_micro column)
+HEAP_ROWS = [("frozen", "both frozen (frozen32)",
+              "emitter_micro and umqtt.simple 1.8 frozen in the firmware", "frozen32", ("frozen32", "em")),
+             ("mpy", "emitter_micro from .mpy (umqtt32)",
+              "a build with only umqtt.simple 1.8 frozen (stock firmware + `mpremote cp`),\n"
+              "  emitter_micro's .mpy files on MICROPYPATH; umqtt.simple alone also on umqtt32 (frozen)",
+              "umqtt32", ("umqtt32", "em_mpy"))]
+
+
+def heap_folders(build, root):
+    """The folders the loops run from: em (telemetry.mpy), raw (telemetry_umqtt.mpy) and em_mpy
+    (telemetry.mpy + emitter_micro/*.mpy, copied from build)."""
+    for folder, script in (("em", "telemetry"), ("raw", "telemetry_umqtt"), ("em_mpy", "telemetry")):
+        (root / folder).mkdir(parents=True)
+        p = subprocess.run([mp.mpy_cross_cmd(), "-o", str(root / folder / (script + ".mpy")),
+                            str(ROOT / "bench" / (script + ".py"))], capture_output=True, text=True)
+        if p.returncode:
+            raise Refused("mpy-cross failed:\n" + p.stderr)
+    shutil.copytree(str(build / "emitter_micro"), str(root / "em_mpy" / "emitter_micro"))
+
+
+class HeapRun:
+    """One telemetry loop on one build from one folder, at a given -X heapsize."""
+
+    def __init__(self, binary, folder, script, loop, broker, key):
+        self.binary, self.folder, self.script, self.loop = binary, folder, script, loop
+        self.broker, self.key = broker, key
+        self.runs = 0
+
+    def __call__(self, heapsize):
+        """(passed, why not): every publish went out, every message came back, no error, the modules
+        came from where they should (umqtt.simple frozen; emitter_micro frozen or .mpy)."""
+        self.runs += 1
+        cmd = [self.binary, "-X", "heapsize=%d" % heapsize, "-m", self.script, self.loop,
+               "127.0.0.1", str(self.broker.port), self.key]
+        try:
+            p = subprocess.run(cmd, cwd=str(self.folder), env=dict(os.environ, MICROPYPATH=".frozen:."),
+                               capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return False, "killed after 60 s"
+        if not self.broker.running:
+            raise Refused("the broker exited during the heap table; log:\n%s" % self.broker.log()[-2000:])
+        line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+        if p.returncode or not line:
+            return False, (p.stdout + p.stderr).strip()[-300:] or "exit %s" % p.returncode
+        ok, got, bad, em_file, umqtt_file = line[-1].split()[1:]
+        want_mpy = self.folder.name == "em_mpy"
+        if umqtt_file.startswith("/") or umqtt_file.endswith(".mpy"):
+            return False, "umqtt.simple came from %s, not from the firmware" % umqtt_file
+        if em_file != "-" and (em_file.endswith(".mpy") != want_mpy or em_file.startswith("/")):
+            return False, "emitter_micro came from %s" % em_file
+        if ok != "1":
+            return False, "received %s, broker errors/bad messages %s" % (got, bad)
+        return True, None
+
+
+def smallest_heapsize(run):
+    """The smallest -X heapsize (HEAP_STEP steps) in which run passes and in every step up to
+    HEAP_WINDOW above it: bisected between HEAP_LO (it must fail there) and HEAP_HI (it must pass
+    there), then checked upward from the size bisection found."""
+    t0 = time.monotonic()
+    ok, why = run(HEAP_HI)
+    if not ok:
+        return {"value": None, "why": "fails at -X heapsize=%d: %s" % (HEAP_HI, why), "runs": run.runs}
+    ok, why = run(HEAP_LO)
+    if ok:
+        return {"value": None, "why": "passes at -X heapsize=%d, the lower bound" % HEAP_LO, "runs": run.runs}
+    lo, hi = HEAP_LO, HEAP_HI
+    while hi - lo > HEAP_STEP:
+        mid = (lo + hi) // 2 // HEAP_STEP * HEAP_STEP
+        if run(mid)[0]:
+            hi = mid
+        else:
+            lo = mid
+    value = size = hi
+    fails_above = []
+    while size - value < HEAP_WINDOW and size < HEAP_HI:
+        size += HEAP_STEP
+        ok, why = run(size)
+        if not ok:
+            fails_above.append([size, why.splitlines()[-1][:100]])
+            value = size + HEAP_STEP
+    return {"value": value, "bisected": hi, "fails_above_bisected": fails_above, "runs": run.runs,
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def measure_heap(build, broker, key):
+    """{loop: {row: {umqtt, emitter_micro, adds}}}: every figure bisected in turn (one run at a time)."""
+    import firmware  # tools/firmware.py
+    try:
+        binaries = {name: firmware.build(name) for name in ("frozen32", "umqtt32")}
+    except Exception as e:
+        return {"failed": "the 32-bit builds (tools/firmware.py): %s" % str(e).strip()[-600:]}
+    root = Path(tempfile.mkdtemp(prefix="bench-heap-"))
+    try:
+        heap_folders(build, root)
+        table = {"binaries": binaries, "bounds": [HEAP_LO, HEAP_HI], "step": HEAP_STEP, "window": HEAP_WINDOW,
+                 "loop_titles": {loop: title for loop, title in HEAP_LOOPS},
+                 "rows": {row: {"label": label, "what": what, RAW: raw_build, EM: em_build}
+                          for row, label, what, raw_build, (em_build, _) in HEAP_ROWS},
+                 "loops": {}}
+        for loop, _ in HEAP_LOOPS:
+            rows = table["loops"][loop] = {}
+            for row, _, _, raw_build, (em_build, em_folder) in HEAP_ROWS:
+                raw = smallest_heapsize(HeapRun(binaries[raw_build], root / "raw", "telemetry_umqtt", loop,
+                                                broker, key))
+                em = smallest_heapsize(HeapRun(binaries[em_build], root / em_folder, "telemetry", loop,
+                                               broker, key))
+                adds = em["value"] - raw["value"] if raw["value"] and em["value"] else None
+                rows[row] = {RAW: raw, EM: em, "adds": adds}
+        return table
+    finally:
+        shutil.rmtree(str(root), ignore_errors=True)
+
+
+
 def main():
     started = time.monotonic()
     build = Path(tempfile.mkdtemp(prefix="bench-mpy-"))
     files, errors = mp.build_mpy(build)
-    # The measuring scripts run from .mpy too: compiling a .py at run time would use the heap measured.
-    for script in ("device", "telemetry"):
-        p = subprocess.run([mp.mpy_cross_cmd(), "-o", str(build / (script + ".mpy")),
-                            str(ROOT / "bench" / (script + ".py"))], capture_output=True, text=True)
-        if p.returncode:
-            errors.append(p.stderr)
+    # The measuring script runs from .mpy too: compiling a .py at run time would use the heap measured.
+    p = subprocess.run([mp.mpy_cross_cmd(), "-o", str(build / "device.mpy"), str(ROOT / "bench" / "device.py")],
+                       capture_output=True, text=True)
+    if p.returncode:
+        errors.append(p.stderr)
     if errors:
         raise Refused("mpy-cross failed:\n" + "\n".join(errors))
     sizes = {Path(f).stem: size for f, size in files}
@@ -530,6 +645,7 @@ def main():
                 "folder": str(Path(folder).resolve().relative_to(ROOT)), "raw": dev,
                 "rows": [{"metric": m, "unit": u, "peer": PEER + ", limit.flushRate %d" % FLUSH_RATE,
                           "figures": f} for m, u, f in rows_for(dev, sdk)]}
+        results["heap_table"] = measure_heap(build, broker, key)
         # The same broker (same license, so the same key) on its default config.
         broker.stop()
         flush_rate(broker, None)
@@ -549,6 +665,45 @@ def main():
     results["seconds"] = round(time.monotonic() - started)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     show(results)
+
+
+def _bytes(f):
+    return "{:,} B".format(f) if f is not None else "FAILED"
+
+
+def show_heap(r):
+    h = r["heap_table"]
+    print("[%s, limit.flushRate %d] smallest -X heapsize (%d-byte steps), 32-bit unix port built from\n"
+          "MicroPython's source: 1,000 publishes (QoS 0, every 100th QoS 1), emitter_micro: loop(0) after each,\n"
+          "raw umqtt.simple 1.8: check_msg(); the loop itself from .mpy, alone in its folder"
+          % (r["peer"], FLUSH_RATE, HEAP_STEP))
+    if "failed" in h:
+        print("  FAILED %s" % h["failed"])
+        return
+    failures = []
+    for loop, title in HEAP_LOOPS:
+        print("  %s" % title)
+        print("    %-34s%20s%15s%20s" % ("", "umqtt.simple alone", "emitter_micro", "emitter_micro adds"))
+        for row, label, _, _, _ in HEAP_ROWS:
+            f = h["loops"][loop][row]
+            print("    %-34s%20s%15s%20s" % (label, _bytes(f[RAW]["value"]), _bytes(f[EM]["value"]),
+                                             _bytes(f["adds"])))
+            failures += ["%s, %s, %s: %s" % (loop, row, who, f[who]["why"]) for who in (RAW, EM) if f[who].get("why")]
+    for row, label, what, _, _ in HEAP_ROWS:
+        print("  %s: %s" % (label, what))
+    print("  The figure: the smallest heap in which the loop passes and in every %d-byte step up to %d B\n"
+          "  above it (bisected, then checked upward: a heap just above the smallest that passes can fail,\n"
+          "  its blocks falling otherwise)." % (HEAP_STEP, HEAP_WINDOW))
+    for loop, _ in HEAP_LOOPS:
+        for row, label, _, _, _ in HEAP_ROWS:
+            for who in (RAW, EM):
+                f = h["loops"][loop][row][who]
+                if f.get("fails_above_bisected"):
+                    print("  %s loop, %s, %s: passes at %s B, fails at %s B" % (
+                        loop, label, who, "{:,}".format(f["bisected"]),
+                        ", ".join("{:,}".format(size) for size, _ in f["fails_above_bisected"])))
+    for f in failures:
+        print("  FAILED " + f)
 
 
 def _version(dist):
@@ -610,15 +765,16 @@ def show(r):
              (".mpy bytes, publish-only core (%s)" % "+".join(core), sum(r["mpy_bytes"].get(m, 0) for m in core))]
     lines += [("  %s.mpy" % k, v) for k, v in sorted(r["mpy_bytes"].items())]
     for version, u in r["umqtt"].items():
-        h, t = u["raw"]["heap"], u["raw"]["smallest_heapsize_telemetry"]
-        lines += [("heap after import emitter_micro, umqtt %s (bytes)" % version,
+        h = u["raw"]["heap"]
+        lines += [("heap after import emitter_micro, umqtt %s, 64-bit unix port (bytes)" % version,
                    h.get("after_import", _errors(h))),
-                  ("heap after connect(), umqtt %s (bytes)" % version, h.get("after_connect", _errors(h))),
-                  ("smallest -X heapsize: %d publishes + own messages back, umqtt %s" % (N_TELEMETRY, version),
-                   t.get("heapsize", "FAILED %s" % t))]
+                  ("heap after connect(), umqtt %s, 64-bit unix port (bytes)" % version,
+                   h.get("after_connect", _errors(h)))]
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
         print("  %-*s  %s" % (width, k, v))
+    print()
+    show_heap(r)
     print("""
 em/umqtt: emitter_micro / raw umqtt.simple, the median of the per-round ratios (msgs/s: above 1 is
   faster; bytes, us: below 1 is less). umqtt+NODELAY: raw umqtt.simple with TCP_NODELAY on its socket
