@@ -40,7 +40,10 @@ def _source():
 
 
 def _run(cmd, cwd):
-    p = subprocess.run(cmd, cwd=str(cwd), capture_output=True, text=True)
+    # The source sits in .deps/ inside this repo: without a ceiling, MicroPython's version header
+    # would take this repo's `git describe` for its own version.
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(Path(cwd).resolve().parent))
+    p = subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True)
     if p.returncode:
         raise upstream.Unavailable("`%s` failed in %s:\n%s" % (" ".join(cmd), cwd, (p.stdout + p.stderr)[-3000:]))
 
