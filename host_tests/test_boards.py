@@ -16,12 +16,12 @@ import uuid
 
 import pytest
 
-import mp
-from real_broker import BS_DIR, VERSIONS, Subscriber, paho_publish
+import runtimes
+from broker_harness import BS_DIR, VERSIONS, Subscriber, paho_publish
 
 pytest_plugins = ["toxiproxy"]  # toxi_proxy: the device's route to the broker, for the WiFi drop
 
-BOARDS = mp.REPO / "boards"
+BOARDS = runtimes.REPO / "boards"
 CONFIG = """
 WIFI_SSID = "lab"
 WIFI_PASSWORD = "pw"
@@ -83,10 +83,10 @@ class Board:
             key=self.key, channel=self.channel, commands=self.commands, interval=interval, count=count,
             port=self.port))
         env = dict(os.environ, **(extra_env or {}))
-        front = [self.tmp_path, mp.HOST_TESTS / "standins", BOARDS / self.board, BOARDS / "common"]
+        front = [self.tmp_path, runtimes.HOST_TESTS / "standins", BOARDS / self.board, BOARDS / "common"]
         env["MICROPYPATH"] = ":".join([".frozen"] + [str(p) for p in front] + [
-            str(mp.REPO), str(mp.umqtt_versions()[self.version]), str(BS_DIR)])
-        self.proc = subprocess.Popen([mp.micropython_cmd(), str(mp.HOST_TESTS / "boards_run.py"),
+            str(runtimes.REPO), str(runtimes.umqtt_versions()[self.version]), str(BS_DIR)])
+        self.proc = subprocess.Popen([runtimes.micropython_cmd(), str(runtimes.HOST_TESTS / "boards_run.py"),
                                       str(BOARDS / self.board), scenario],
                                      cwd=str(self.tmp_path), env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)

@@ -1,4 +1,4 @@
-"""The real Emitter broker fixture (skipped, with go's error, when it cannot be had)."""
+"""The real Emitter broker fixture: it starts, listens (plain and TLS) and makes keys through emitter/keygen/."""
 import socket
 
 

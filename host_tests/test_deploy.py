@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-import mp
+import runtimes
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
-DEPLOY = mp.REPO / "tools" / "deploy.py"
+DEPLOY = runtimes.REPO / "tools" / "deploy.py"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 CMD_TIMEOUT = 60
 DEPLOY_TIMEOUT = 300
@@ -152,16 +152,16 @@ def mpremote(port, *args, timeout=CMD_TIMEOUT):
 
 def run_deploy(*args, make=False):
     if make:
-        cmd = ["make", "-C", str(mp.REPO), "deploy"] + list(args)
+        cmd = ["make", "-C", str(runtimes.REPO), "deploy"] + list(args)
     else:
         cmd = [sys.executable, str(DEPLOY)] + list(args)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DEPLOY_TIMEOUT,
-                          cwd=str(mp.REPO))
+                          cwd=str(runtimes.REPO))
     return proc, "$ %s\nexit %s\n%s\n%s" % (" ".join(cmd), proc.returncode, proc.stdout, proc.stderr)
 
 
 def modules():
-    return sorted(p.stem for p in (mp.REPO / "emitter_micro").glob("*.py"))
+    return sorted(p.stem for p in (runtimes.REPO / "emitter_micro").glob("*.py"))
 
 
 def test_pty_board_speaks_raw_repl_and_survives_soft_resets(pty_board):
@@ -170,12 +170,12 @@ def test_pty_board_speaks_raw_repl_and_survives_soft_resets(pty_board):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "/ ['', '.frozen', '/lib']" in proc.stdout
     proc = mpremote(pty_board.port, "fs", "mkdir", ":/lib", "+", "fs", "cp",
-                    str(mp.REPO / "boards" / "unix" / "config.py"), ":/lib/probe.py",
+                    str(runtimes.REPO / "boards" / "unix" / "config.py"), ":/lib/probe.py",
                     "+", "exec", "import probe; print(probe.__file__)")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "/lib/probe.py" in proc.stdout
     assert (pty_board.flash / "lib" / "probe.py").read_bytes() == \
-        (mp.REPO / "boards" / "unix" / "config.py").read_bytes()
+        (runtimes.REPO / "boards" / "unix" / "config.py").read_bytes()
     assert pty_board.restarts >= 3
 
 
@@ -196,14 +196,14 @@ def test_make_deploy_to_unix_pty(pty_board):
         assert f.read_bytes()[:2] == b"M\x06", f
     assert "removed stale files from /lib/emitter_micro: client.py" in out, report
     for name in ("main.py", "telemetry.py", "wifi.py", "board.py"):
-        src = mp.REPO / "boards" / ("unix" if name == "main.py" else "common") / name
+        src = runtimes.REPO / "boards" / ("unix" if name == "main.py" else "common") / name
         assert (flash / name).read_bytes() == src.read_bytes(), name
     assert (flash / "config.py").read_text() == "# the user's own settings\nKEY = 'mine'\n"
     assert "kept the board's /config.py" in out, report
 
     simple = flash / "lib" / "umqtt" / "simple.py"
     if "mip failed" in out:  # no internet here: the host's copy went on
-        assert simple.read_bytes() == (mp.UMQTT134 / "umqtt" / "simple.py").read_bytes()
+        assert simple.read_bytes() == (runtimes.UMQTT134 / "umqtt" / "simple.py").read_bytes()
         assert "umqtt.simple on the board: 1.3.4" in out, report
     else:  # a machine with internet: mip put it there
         assert list((flash / "lib" / "umqtt").glob("simple.*")), report
@@ -225,11 +225,11 @@ def test_deploy_fresh_board_then_redeploy_keeps_config(pty_board):
     proc, report = run_deploy("--port", pty_board.port, "--board", "unix", "--no-mip")
     assert proc.returncode == 0, report
     assert (flash / "config.py").read_bytes() == \
-        (mp.REPO / "boards" / "unix" / "config.py").read_bytes()
+        (runtimes.REPO / "boards" / "unix" / "config.py").read_bytes()
     assert "copied boards/unix/config.py to /config.py" in proc.stdout, report
     assert "mip install" not in proc.stdout, report
     assert (flash / "lib" / "umqtt" / "simple.py").read_bytes() == \
-        (mp.UMQTT134 / "umqtt" / "simple.py").read_bytes()
+        (runtimes.UMQTT134 / "umqtt" / "simple.py").read_bytes()
     assert "umqtt.simple on the board: 1.3.4" in proc.stdout, report
 
     (flash / "config.py").write_text("KEY = 'edited on the board'\n")
@@ -254,7 +254,7 @@ def test_deploy_refuses_unknown_board(tmp_path):
 
 
 def test_make_deploy_needs_port_and_board():
-    proc = subprocess.run(["make", "-C", str(mp.REPO), "deploy", "BOARD=unix"],
+    proc = subprocess.run(["make", "-C", str(runtimes.REPO), "deploy", "BOARD=unix"],
                           capture_output=True, text=True, timeout=CMD_TIMEOUT)
     assert proc.returncode != 0
     assert "set PORT=" in proc.stdout + proc.stderr

@@ -18,16 +18,16 @@ import threading
 
 import pytest
 
-import mp
+import runtimes
 from peers import PeerServer
 
 pytest_plugins = ["toxiproxy"]  # toxiproxy_server: one Toxiproxy for the session
 
 
 def _unix(umqtt_dir, *args):
-    env = dict(os.environ, MICROPYPATH=mp.micropypath(umqtt_dir))
-    p = subprocess.run([mp.micropython_cmd(), str(mp.HOST_TESTS / "link_faults_client.py")] + [str(a) for a in args],
-                       env=env, capture_output=True, text=True, timeout=60, cwd=str(mp.REPO))
+    env = dict(os.environ, MICROPYPATH=runtimes.micropypath(umqtt_dir))
+    p = subprocess.run([runtimes.micropython_cmd(), str(runtimes.HOST_TESTS / "link_faults_client.py")] + [str(a) for a in args],
+                       env=env, capture_output=True, text=True, timeout=60, cwd=str(runtimes.REPO))
     lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
     assert lines, p.stdout + p.stderr
     return json.loads(lines[-1][7:])
@@ -44,7 +44,7 @@ RUNTIMES = {"unix_port": _unix, "cpython": _cpython}
 
 @pytest.fixture(params=sorted(RUNTIMES))
 def run(request, umqtt_env):
-    if request.param == "unix_port" and mp.micropython_cmd() is None:
+    if request.param == "unix_port" and runtimes.micropython_cmd() is None:
         pytest.fail("`micropython` not found beside %s" % sys.executable, pytrace=False)
     return lambda *args: RUNTIMES[request.param](umqtt_env.dir, *args)
 
@@ -94,7 +94,7 @@ for seq in range(2000):
 gc.collect()
 print("RESULT", em.pending(), em.dropped, len(errors) > 0, gc.mem_free())
 """ % port
-    exe, path, _ = mp.launch(mp.FROZEN32)
+    exe, path, _ = runtimes.launch(runtimes.FROZEN32)
     env = dict(os.environ, MICROPYPATH=":".join(path))
     p = subprocess.run([exe, "-X", "heapsize=24576", "-c", code], env=env, capture_output=True, text=True,
                        timeout=120, cwd=str(tmp_path))

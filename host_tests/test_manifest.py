@@ -8,10 +8,10 @@ import subprocess
 import pytest
 from stubber.tools import manifestfile as mf
 
-import mp
+import runtimes
 
-MANIFEST = mp.REPO / "firmware_manifest.py"
-MODULES = sorted("emitter_micro/" + p.name for p in (mp.REPO / "emitter_micro").glob("*.py"))
+MANIFEST = runtimes.REPO / "firmware_manifest.py"
+MODULES = sorted("emitter_micro/" + p.name for p in (runtimes.REPO / "emitter_micro").glob("*.py"))
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def tree(tmp_path):
     (pkg / "manifest.py").write_text(
         'metadata(description="Lightweight MQTT client for MicroPython.", version="1.3.4")\n'
         'package("umqtt")\n')
-    shutil.copy(mp.UMQTT134 / "umqtt" / "simple.py", pkg / "umqtt" / "simple.py")
+    shutil.copy(runtimes.UMQTT134 / "umqtt" / "simple.py", pkg / "umqtt" / "simple.py")
     for name in mf.BASE_LIBRARY_NAMES:
         (lib / name).mkdir(exist_ok=True)
     return {"MPY_DIR": str(tmp_path), "MPY_LIB_DIR": str(lib), "PORT_DIR": str(port),
@@ -53,7 +53,7 @@ def check_files(m):
     if missing:
         raise AssertionError("manifest lacks %s; it lists %s" % (missing, sorted(files)))
     for target in MODULES:
-        assert os.path.samefile(files[target], mp.REPO / target), (target, files[target])
+        assert os.path.samefile(files[target], runtimes.REPO / target), (target, files[target])
     extra = [t for t in files if t.startswith("emitter_micro/") and t not in MODULES]
     assert not extra, extra
     return files
@@ -90,7 +90,7 @@ def test_frozen_layout_imports_from_mpy(tree, tmp_path, micropython):
     for target, source in files.items():
         mpy = out / (target[:-3] + ".mpy")
         mpy.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([mp.mpy_cross_cmd(), "-o", str(mpy), "-s", target, source],
+        proc = subprocess.run([runtimes.mpy_cross_cmd(), "-o", str(mpy), "-s", target, source],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and mpy.is_file(), proc.stdout + proc.stderr
     assert sorted(p.name for p in (out / "emitter_micro").iterdir()) == \
@@ -118,8 +118,8 @@ def test_broken_manifest_fails(tree, tmp_path, breakage):
     old, new = breakage
     copy = tmp_path / "checkout"  # a checkout-like folder: the manifests beside emitter_micro/
     (copy / "firmware").mkdir(parents=True)
-    (copy / "emitter_micro").symlink_to(mp.REPO / "emitter_micro")
-    texts = {name: (mp.REPO / name).read_text() for name in ("firmware_manifest.py", "firmware/emitter_micro.py")}
+    (copy / "emitter_micro").symlink_to(runtimes.REPO / "emitter_micro")
+    texts = {name: (runtimes.REPO / name).read_text() for name in ("firmware_manifest.py", "firmware/emitter_micro.py")}
     holder = [name for name, text in texts.items() if old in text]
     assert holder, "the manifests no longer have %r: update this test" % old
     for name, text in texts.items():

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-import mp
-from real_broker import BS_DIR, RUN_CASE, VERSIONS
+import runtimes
+from broker_harness import BS_DIR, RUN_CASE, VERSIONS
 
 _SMOKE_DEF = re.compile(r"^def (case_smoke\w*)\s*\(\s*env\s*\)\s*:", re.M)
 SMOKE = [(path.stem, name) for path in sorted(BS_DIR.glob("bs_*.py"))
@@ -41,11 +41,11 @@ CASES = [(v, m, f) for v in VERSIONS for m, f in SMOKE]
 def test_smoke_from_mpy(micropython, mpy_build, broker, version, module, function):
     env = {"host": broker.host, "port": broker.port, "run": uuid.uuid4().hex[:10],
            "secret": broker.secret, "keys": {"test": broker.test_key}}
-    umqtt_dir = mp.umqtt_versions()[version]
+    umqtt_dir = runtimes.umqtt_versions()[version]
     full = dict(os.environ, BS_ENV=json.dumps(env), EXPECT_MPY="1",
                 MICROPYPATH=":".join([".frozen", str(mpy_build.dir), str(umqtt_dir), str(BS_DIR)]))
     cmd = [micropython, str(RUN_CASE), module, function]
-    proc = subprocess.run(cmd, cwd=str(mp.REPO), env=full, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=str(runtimes.REPO), env=full, capture_output=True, text=True, timeout=120)
     lines = proc.stdout.strip().splitlines()
     report = "command: %s\nMICROPYPATH=%s\nexit: %s\n%s\n%s" % (" ".join(cmd), full["MICROPYPATH"],
                                                               proc.returncode, proc.stdout, proc.stderr)

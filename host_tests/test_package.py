@@ -4,18 +4,18 @@ import json
 import re
 import subprocess
 
-import mp
+import runtimes
 from test_deploy import MPREMOTE, mpremote, pty_board  # noqa: F401  (the pty board fixture)
 
-PACKAGE_JSON = mp.REPO / "package.json"
-MANIFEST = mp.REPO / "firmware_manifest.py"
+PACKAGE_JSON = runtimes.REPO / "package.json"
+MANIFEST = runtimes.REPO / "firmware_manifest.py"
 
 
 def load():
     return json.loads(PACKAGE_JSON.read_text(encoding="utf-8"))
 
 
-def check_package(pkg, repo=mp.REPO):
+def check_package(pkg, repo=runtimes.REPO):
     """Problems with a package.json dict (empty when fine)."""
     problems = []
     if set(pkg) - {"urls", "deps", "version", "hashes"}:
@@ -65,8 +65,8 @@ def local_index(root, mpy_version):
     """A micropython-lib-shaped mip index (package/<mpy>/umqtt.simple/latest.json + file/..)
     holding umqtt.simple 1.3.4 from .deps, so mip's deps step works offline."""
     out = root / "simple.mpy"
-    subprocess.run([mp.mpy_cross_cmd(), "-o", str(out), "-s", "umqtt/simple.py",
-                    str(mp.UMQTT134 / "umqtt" / "simple.py")], check=True, timeout=60)
+    subprocess.run([runtimes.mpy_cross_cmd(), "-o", str(out), "-s", "umqtt/simple.py",
+                    str(runtimes.UMQTT134 / "umqtt" / "simple.py")], check=True, timeout=60)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     index = root / "index"
     (index / "file" / digest[:2]).mkdir(parents=True)
@@ -87,7 +87,7 @@ def test_mip_installs_package_json_on_the_pty_board(pty_board, tmp_path):  # noq
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lib = pty_board.flash / "lib"
     for target, _url in load()["urls"]:
-        assert (lib / target).read_bytes() == (mp.REPO / target).read_bytes(), target
+        assert (lib / target).read_bytes() == (runtimes.REPO / target).read_bytes(), target
     assert (lib / "umqtt" / "simple.mpy").is_file(), proc.stdout
     proc = mpremote(pty_board.port, "exec",
                     "import emitter_micro, umqtt.simple\n"

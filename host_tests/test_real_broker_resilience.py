@@ -7,7 +7,7 @@ start, kill and relaunch their own brokers.  The half-open link through a TCP
 proxy is a scenario case (bs_resilience.py), run by test_real_broker.py.
 
 Everything skips, with go's exact error, when the broker cannot be had
-(see host_tests/broker.py; EMITTER_BIN=/path/to/emitter to use one).
+(see tools/broker.py; EMITTER_BIN=/path/to/emitter to use one).
 """
 import json
 import time
@@ -16,8 +16,8 @@ import uuid
 import pytest
 
 import broker as broker_mod
-import mp
-from real_broker import RUNTIMES, VERSIONS, Device, Subscriber, paho_publish
+import runtimes
+from broker_harness import RUNTIMES, VERSIONS, Device, Subscriber, paho_publish
 
 
 # --- helpers ------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_broker_killed_and_restarted_mid_telemetry(emitter_bin, micropython, tmp
         b.stop()
 
 
-@pytest.mark.parametrize("version", RUNTIMES, ids=mp.runtime_id)
+@pytest.mark.parametrize("version", RUNTIMES, ids=runtimes.runtime_id)
 def test_default_options_ride_out_a_10s_broker_outage(emitter_bin, micropython, tmp_path, version):
     """QoS 1 readings at 5/s with the client's default options; the broker is stopped for 10 s, then
     started again: nothing is dropped from the default (byte-bounded) queue and every reading arrives."""

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import mp
+import runtimes
 import shim
 from shim import mptime, usocket
 

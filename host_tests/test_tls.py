@@ -18,8 +18,8 @@ import types
 import pytest
 
 import broker as broker_mod
-import mp
-from real_broker import BS_DIR
+import runtimes
+from broker_harness import BS_DIR
 
 pytest_plugins = ["toxiproxy"]  # toxiproxy_server
 
@@ -61,9 +61,9 @@ def pki(broker, emitter_bin, tmp_path_factory):
 
 
 def _unix(umqtt_dir, o):
-    env = dict(os.environ, MICROPYPATH=mp.micropypath(umqtt_dir, front=[BS_DIR]), TLS_CLIENT=json.dumps(o))
-    proc = subprocess.run([mp.micropython_cmd(), str(mp.HOST_TESTS / "tls_client.py")],
-                          env=env, capture_output=True, text=True, timeout=60, cwd=str(mp.REPO))
+    env = dict(os.environ, MICROPYPATH=runtimes.micropypath(umqtt_dir, front=[BS_DIR]), TLS_CLIENT=json.dumps(o))
+    proc = subprocess.run([runtimes.micropython_cmd(), str(runtimes.HOST_TESTS / "tls_client.py")],
+                          env=env, capture_output=True, text=True, timeout=60, cwd=str(runtimes.REPO))
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert lines, proc.stdout + proc.stderr
     return lines[-1][7:]
@@ -83,7 +83,7 @@ def _cpython(umqtt_dir, o):
 
 @pytest.fixture(params=["cpython", "unix_port"])
 def tls_run(request, umqtt_env, broker, pki):
-    if request.param == "unix_port" and mp.micropython_cmd() is None:
+    if request.param == "unix_port" and runtimes.micropython_cmd() is None:
         pytest.fail("`micropython` not found beside %s" % sys.executable, pytrace=False)
     run = _unix if request.param == "unix_port" else _cpython
 

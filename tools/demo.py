@@ -1,6 +1,6 @@
 """`make demo`: the unix-port telemetry board against the REAL Emitter broker.
 
-Starts the broker (host_tests/broker.py; if it cannot be had, prints why and
+Starts the broker (tools/broker.py; if it cannot be had, prints why and
 exits 2 -- it is never faked), makes a key for devices/#/, subscribes (CPython,
 paho) and prints every reading, runs `micropython boards/unix/main.py` with
 COUNT=10 INTERVAL_S=1, sends the command {"interval": 2} once the first reading
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "host_tests"))
 
 import broker as broker_mod  # noqa: E402
-import mp  # noqa: E402
+import runtimes  # noqa: E402
 
 COUNT = 10
 INTERVAL_S = 1
@@ -77,7 +77,7 @@ class Subscriber:
 
 
 def run_board(b, key, umqtt_dir):
-    exe = mp.micropython_cmd()
+    exe = runtimes.micropython_cmd()
     if exe is None:
         raise RuntimeError("`micropython` not found beside %s nor on PATH" % sys.executable)
     env = dict(os.environ)
@@ -102,8 +102,8 @@ def main():
               file=sys.stderr)
         print("demo: set EMITTER_BIN=/path/to/emitter to use a broker built elsewhere", file=sys.stderr)
         return 2
-    umqtt_dir = mp.default_umqtt_dir()
-    problem = mp.check_umqtt_dir(umqtt_dir)
+    umqtt_dir = runtimes.default_umqtt_dir()
+    problem = runtimes.check_umqtt_dir(umqtt_dir)
     if problem:
         print("demo: cannot run: %s" % problem, file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ Binary: tools/upstream.py's emitter() ($EMITTER_BIN, the cache in .deps/bin,
 ../shared/upstream/). When none can be had, `find_or_install()` raises
 BrokerUnavailable with the reason.
 
-    python host_tests/broker.py install   # fetch into .deps/bin (used by make)
+    python tools/broker.py install   # fetch into .deps/bin (used by make)
 """
 import json
 import os

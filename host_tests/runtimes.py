@@ -1,4 +1,4 @@
-"""Helpers to run scenario functions under the MicroPython unix port.
+"""The MicroPython runtimes the tests run on (PyPI unix port per umqtt version, the frozen 32-bit build), and running scenarios on them.
 
 Used by conftest.py and the test_*.py files in this folder (CPython side).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 HOST_TESTS = Path(__file__).resolve().parent
 REPO = HOST_TESTS.parent
 SCENARIOS = HOST_TESTS / "rogue_scenarios"  # the scripted misbehaving peer: what no broker sends
-RUN_ONE = HOST_TESTS / "mp" / "run_one.py"
+RUN_ONE = SCENARIOS / "run_one.py"  # the MicroPython-side runner of one rogue scenario
 DEPS = REPO / ".deps"
 UMQTT134 = DEPS / "umqtt134"
 TIMEOUT_S = 60
@@ -42,7 +42,7 @@ FROZEN32 = "frozen32"
 _frozen32 = None
 
 
-def runtimes():
+def names():
     """Every MicroPython runtime the scenarios run on: the PyPI unix port per umqtt version ("134", "18"),
     and FROZEN32, the 32-bit unix port built from source with emitter_micro and umqtt.simple 1.8 frozen."""
     return sorted(umqtt_versions()) + [FROZEN32]
@@ -134,7 +134,7 @@ class Result:
 
 def run_scenario(module, function, runtime, front=(), expect_mpy=False,
                  timeout=TIMEOUT_S, env=None):
-    """Run one scenario function under a MicroPython runtime (see runtimes()); ok when the last line is PASS."""
+    """Run one scenario function under a MicroPython runtime (see names()); ok when the last line is PASS."""
     exe, path, extra = launch(runtime, front)
     if exe is None:
         raise RuntimeError("`micropython` not found beside %s nor on PATH "

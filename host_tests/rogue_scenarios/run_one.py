@@ -1,5 +1,5 @@
 # Runs one scenario function under the MicroPython unix port.
-# usage: micropython host_tests/mp/run_one.py MODULE FUNCTION [--expect-mpy]   (MODULE from host_tests/rogue_scenarios)
+# usage: micropython host_tests/rogue_scenarios/run_one.py MODULE FUNCTION [--expect-mpy]   (MODULE from host_tests/rogue_scenarios)
 # Prints PASS as the last line on success; otherwise the traceback, exit 1.
 import sys
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import mp
+import runtimes
 
 HOST_TESTS = Path(__file__).resolve().parent
 BS_DIR = HOST_TESTS / "broker_scenarios"
@@ -27,8 +27,8 @@ if str(BS_DIR) not in sys.path:
     sys.path.insert(0, str(BS_DIR))
 
 CASE_TIMEOUT_S = 120
-VERSIONS = sorted(mp.umqtt_versions())
-RUNTIMES = mp.runtimes()  # VERSIONS (the PyPI unix port per umqtt version) and the frozen 32-bit build
+VERSIONS = sorted(runtimes.umqtt_versions())
+RUNTIMES = runtimes.names()  # VERSIONS (the PyPI unix port per umqtt version) and the frozen 32-bit build
 
 
 def _purge_scenarios():
@@ -49,7 +49,7 @@ def run_in_cpython(module, function, env):
 
 
 def _mp_cmd_env(runtime, module, function, env):
-    exe, path, extra = mp.launch(runtime)
+    exe, path, extra = runtimes.launch(runtime)
     if exe is None:
         pytest.fail("`micropython` not found beside %s nor on PATH" % sys.executable, pytrace=False)
     full = dict(os.environ)
@@ -60,10 +60,10 @@ def _mp_cmd_env(runtime, module, function, env):
 
 
 def run_in_unix_port(module, function, env, runtime, timeout=CASE_TIMEOUT_S):
-    """(ok, report) of one case under a MicroPython runtime (mp.runtimes()); ok when the last line is PASS."""
+    """(ok, report) of one case under a MicroPython runtime (runtimes.names()); ok when the last line is PASS."""
     cmd, full = _mp_cmd_env(runtime, module, function, env)
     try:
-        proc = subprocess.run(cmd, cwd=str(mp.REPO), env=full, capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=str(runtimes.REPO), env=full, capture_output=True, text=True,
                               timeout=timeout)
         code, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as e:
@@ -83,7 +83,7 @@ class Device:
     def __init__(self, module, function, env, runtime):
         self.cmd, full = _mp_cmd_env(runtime, module, function, env)
         self.lines = []  # (time.monotonic(), text)
-        self.proc = subprocess.Popen(self.cmd, cwd=str(mp.REPO), env=full,
+        self.proc = subprocess.Popen(self.cmd, cwd=str(runtimes.REPO), env=full,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
