@@ -11,7 +11,7 @@ import time
 import asyncio
 
 import emitter_micro
-from bs_util import as_env, proxy_command, uid
+from bs_util import as_env, proxy_enabled, uid
 from emitter_micro import aio
 
 WAIT_MS = 5000
@@ -350,12 +350,16 @@ async def _reconnect(env):
     await em.subscribe(k, ch)
     watcher = await aio.connect(aopts(env))
     await watcher.subscribe(k, ch)
-    proxy_command(env, "drop")  # both ends closed: the link task sees EOF
+    proxy_enabled(env, False)  # the live link cut, new ones refused: the broker unreachable
     await until(lambda: "disconnect" in seen, "the disconnect event")
-    assert not em.up.is_set() or em.connected
+    assert not em.up.is_set() and not em.connected
     # While the link is down, publishes queue (QoS 1 returns at once) ...
     for i in range(3):
         await em.publish(k, ch, "queued-%d" % i, qos=1)
+    assert em.pending() == 3
+    await asyncio.sleep(0.5)  # a few refused attempts
+    assert "error" in seen and not em.connected
+    proxy_enabled(env, True)
     await asyncio.wait_for(em.up.wait(), 5)
     # ... and go out once it is back, in order; the subscription is back too (resubscribed).
     assert await em.flush(5000) is True and em.pending() == 0
