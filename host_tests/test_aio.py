@@ -203,9 +203,9 @@ def test_sync_import_loads_no_aio(runtime):
             str(mp.HOST_TESTS), str(mp.REPO), str(mp.UMQTT134)] + _IMPORTS
         cmd, envv = [sys.executable, "-c", code], dict(os.environ)
     else:
-        exe = mp.micropython_cmd() if runtime == "unix" else unix32()[0]
+        exe, extmod = (mp.micropython_cmd(), "") if runtime == "unix" else unix32()
         cmd = [exe, "-c", _IMPORTS]
-        envv = dict(os.environ, MICROPYPATH=":".join([".frozen", str(mp.REPO), str(mp.UMQTT134)]))
+        envv = dict(os.environ, MICROPYPATH=":".join([".frozen", str(mp.REPO), str(mp.UMQTT134), extmod]))
     p = subprocess.run(cmd, env=envv, capture_output=True, text=True, timeout=60, cwd=str(mp.HOST_TESTS))
     line = [x for x in p.stdout.splitlines() if x.startswith("LOADED ")]
     assert p.returncode == 0 and line, p.stdout + p.stderr
