@@ -64,3 +64,4 @@ clean:
 # emitter-io SDK. No broker, no figures: it exits non-zero with the reason.
 bench: deps
 	$(PY) bench/run.py
+	$(PY) bench/aio.py

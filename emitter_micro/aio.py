@@ -43,12 +43,14 @@ class Emitter(Calls, Wire, _Sync):
         self._new = asyncio.Event()
         self._wake = asyncio.Event()
         self._kick = asyncio.Event()
-        self._acks = {}  # packet id -> [Event or None, answer, error, packet type or None, publish to redo]
+        # packet id -> [Event (None: sent from the queue), answer, error, ack type (None: an answer), publish to
+        # send again if the link goes first, deadline]
+        self._acks = {}
         self._out = []
         self._pid = 0
         self._task = self._rd = self._wr = self._w = self._ping_at = self._rx_at = self._tx_at = None
         self._over = False
-        self._got = self._sent
+        self._got = self._due = self._sent
 
     # --- plain calls ---------------------------------------------------------------------
     def on(self, event, callback):
@@ -143,7 +145,8 @@ class Emitter(Calls, Wire, _Sync):
             for t in todo:
                 done.append(t)
                 pid = self._next()
-                a = await self._wait(pid, pid_packet(0x82, pid, t, b"\0"), SUBACK)
+                # Bounded here: the link task, which expires waits, may be the one waiting.
+                a = await within(self._wait(pid, pid_packet(0x82, pid, t, b"\0"), SUBACK), ms)
                 if a[1] is LOST:
                     return  # the link went meanwhile, and that was told
                 if a[1][2:] == b"\x80" and t in self._subs:
@@ -204,7 +207,7 @@ class Emitter(Calls, Wire, _Sync):
             if self.connected:
                 if self._backlog:
                     self._backlog.drain(self)
-                nap = self._check()
+                nap = min(self._check(), self._expire())
             else:
                 nap = time.ticks_diff(self._retry, time.ticks_ms())
                 if nap <= 0:
@@ -213,8 +216,10 @@ class Emitter(Calls, Wire, _Sync):
                     except Exception as e:
                         self._dead(e)
                     continue
+            nap = max(10, nap)
+            self._due = time.ticks_add(time.ticks_ms(), nap)
             try:
-                await asyncio.wait_for(self._wake.wait(), max(10, nap) / 1000)
+                await asyncio.wait_for(self._wake.wait(), nap / 1000)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
@@ -237,12 +242,6 @@ class Emitter(Calls, Wire, _Sync):
         self._ping_at = now
         self._put(PING)
         return ms // 2
-
-    def _suspect(self):
-        """An answer did not come in time: ping now, the link may be half-open."""
-        if self.connected and self._ping_at is None:
-            self._got = time.ticks_add(time.ticks_ms(), -self.keepalive * 1000)
-            self._wake.set()
 
     def _deliver(self, topic, msg):
         if topic[:8] == b"emitter/":

@@ -10,7 +10,7 @@ from micropython import const
 
 from . import EmitterError
 from . import topic as T
-from .aiowire import LOST, PUBACK, pid_packet, publish_packet, within
+from .aiowire import EXPIRED, LOST, PUBACK, pid_packet, publish_packet, within
 from .message import payload
 from .resilience import Backlog
 from .subscriptions import _routing
@@ -35,9 +35,14 @@ class Capture:
 class Calls:
     """The calls that wait for the broker; aio.Emitter inherits them."""
 
+    _apub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic
+
     async def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel; qos=1 returns once acked (queued, returning at once, while the link is down)."""
-        await self._send(T.build(key, T.channel(channel), T.options(ttl=ttl, me=me)), payload(message), qos, retain)
+        p = self._apub  # a telemetry loop publishes to one topic: built once
+        if key is not p[0] or channel is not p[1] or ttl != p[2] or me != p[3]:
+            p = self._apub = (key, channel, ttl, me, T.build(key, T.channel(channel), T.options(ttl=ttl, me=me)))
+        await self._send(p[4], payload(message), qos, retain)
 
     async def publish_with_link(self, name, message, qos=0, retain=False):
         """Publish message through link name."""
@@ -138,17 +143,39 @@ class Calls:
                 self._pid = p
                 return p
 
+    def _expire(self):
+        """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""
+        now = time.ticks_ms()
+        nap = 60000
+        for pid in list(self._acks):
+            a = self._acks[pid]
+            if a[5] is not None:
+                left = time.ticks_diff(a[5], now)
+                if left <= 0:
+                    del self._acks[pid]
+                    a[1] = EXPIRED
+                    a[0].set()
+                    self._suspect()
+                elif left < nap:
+                    nap = left
+        return nap
+
+    def _suspect(self):
+        """An answer did not come in time: ping now, the link may be half-open."""
+        if self.connected and self._ping_at is None:
+            self._got = time.ticks_add(time.ticks_ms(), -self.keepalive * 1000)
+            self._wake.set()
+
     async def _wait(self, pid, packet, kind, ms=None, redo=None):
-        """Send packet (id pid) and wait for its ack (or answer): its entry; OSError(110) on timeout."""
-        a = self._acks[pid] = [asyncio.Event(), None, None, kind, redo]
+        """Send packet (id pid) and wait for its ack (or answer); OSError(110) when the link task expires it."""
+        end = time.ticks_add(time.ticks_ms(), ms or int(self.timeout * 1000))
+        a = self._acks[pid] = [asyncio.Event(), None, None, kind, redo, end]
         self._put(packet)
-        try:
-            await within(a[0].wait(), ms or int(self.timeout * 1000))
-        except OSError:
-            if self._acks.get(pid) is a:
-                del self._acks[pid]
-            self._suspect()
-            raise
+        if time.ticks_diff(end, self._due) < 0:
+            self._wake.set()  # earlier than the link task's next look: tell it
+        await a[0].wait()
+        if a[1] is EXPIRED:
+            raise OSError(110)  # ETIMEDOUT
         return a
 
     def _publish(self, t, msg, qos, retain):
@@ -156,7 +183,7 @@ class Calls:
         pid = 0
         if qos:
             pid = self._next()
-            self._acks[pid] = [None, None, None, PUBACK, (t, msg, qos, retain)]
+            self._acks[pid] = [None, None, None, PUBACK, (t, msg, qos, retain), None]
         self._put(publish_packet(t, msg, qos, retain, pid))
 
     def _queue(self, t, msg, qos, retain):

@@ -12,6 +12,7 @@ SUBACK = const(0x90)
 UNSUBACK = const(0xB0)
 PING = b"\xc0\x00"
 LOST = object()  # the answer of a wait whose link went down
+EXPIRED = object()  # the answer of a wait that timed out
 
 
 async def within(aw, ms):
