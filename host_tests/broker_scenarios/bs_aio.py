@@ -375,3 +375,30 @@ async def _reconnect(env):
 
 def case_aio_reconnect_resubscribe_and_queue(env):
     run(_reconnect, env)
+
+
+async def _unreachable_at_start(env):
+    k = env.keys["test"]
+    ch = "test/%s/boot/" % uid(env, "a")
+    errors = []
+    proxy_enabled(env, False)  # the broker unreachable when the device starts
+    em = aio.Emitter(aopts(env, port=env.proxy_port, reconnect=True, backoff_ms=(100, 400)))
+    em.on("error", errors.append)
+    assert await em.connect() is em  # reconnect on: the failure is told, and retried by the link task
+    assert not em.connected and not em.up.is_set() and errors, errors
+    await em.subscribe(k, ch)  # recorded: sent once the link is up
+    await em.publish(k, ch, "early", qos=1)  # queued: returns at once
+    assert em.pending() == 1
+    e = await raises(OSError, em.me(timeout_ms=300))  # a request waits for the link, within its timeout
+    assert e.args[0] == 110, e
+    proxy_enabled(env, True)
+    ans = await em.me(timeout_ms=5000)  # waits for the link, then for the answer
+    assert ans["status"] == 200 and em.connected, ans
+    assert await em.flush(5000) is True
+    got = await take(em, 1)  # subscribed before the queue went out: its own message comes back
+    assert got[0].binary == b"early", got[0].binary
+    await em.disconnect()
+
+
+def case_aio_broker_unreachable_at_start(env):
+    run(_unreachable_at_start, env)
