@@ -37,6 +37,8 @@ class Emitter(Calls, Wire, _Sync):
     def __init__(self, options=None):
         o = dict(options or {})
         self.message_queue = o.pop("message_queue", 16)
+        if not self.message_queue > 0:
+            raise ValueError("message_queue must be > 0")
         super().__init__(o)
         self.up = asyncio.Event()  # set while connected
         self.inbox = []  # messages for messages(), oldest first
@@ -44,7 +46,7 @@ class Emitter(Calls, Wire, _Sync):
         self._wake = asyncio.Event()
         self._kick = asyncio.Event()
         # packet id -> [Event (None: sent from the queue), answer, error, ack type (None: an answer), publish to
-        # send again if the link goes first, deadline]
+        # send again if the link goes first, deadline (set once the packet is written), ms to wait]
         self._acks = {}
         self._out = []
         self._pid = 0
@@ -77,6 +79,8 @@ class Emitter(Calls, Wire, _Sync):
     # --- connecting --------------------------------------------------------------------
     async def connect(self):
         """Connect; with reconnect on, a failure is retried by the link task instead of raised."""
+        if self._task is not None:
+            return self  # the link task is at it already
         self._closed = self._over = False
         if self.secure and not self._tls:
             from .tls import context
@@ -228,9 +232,11 @@ class Emitter(Calls, Wire, _Sync):
         """Keepalive and half-open detection; return the ms until the next check."""
         now = time.ticks_ms()
         ms = int(self.timeout * 1000)
-        for t0 in (self._ping_at, self._rx_at, self._tx_at):
+        # Dead: a ping unanswered with nothing heard meanwhile, or a packet stuck halfway either way.
+        heard = time.ticks_diff(now, self._got) > ms
+        for t0 in (self._ping_at if heard else None, self._rx_at, self._tx_at):
             if t0 is not None and time.ticks_diff(now, t0) > ms:
-                self._dead(OSError(110))  # no answer to the ping, or a packet stuck halfway
+                self._dead(OSError(110))
                 return 0
         if self._ping_at is not None:
             return min(ms - time.ticks_diff(now, self._ping_at) + 1, ms // 2)

@@ -151,6 +151,9 @@ class Calls:
             a = self._acks[pid]
             if a[5] is not None:
                 left = time.ticks_diff(a[5], now)
+                if left <= 0 and self._rx_at is not None:
+                    a[5] = time.ticks_add(now, 200)  # a packet is arriving: the answer may be behind it
+                    left = 200
                 if left <= 0:
                     del self._acks[pid]
                     a[1] = EXPIRED
@@ -167,12 +170,10 @@ class Calls:
             self._wake.set()
 
     async def _wait(self, pid, packet, kind, ms=None, redo=None):
-        """Send packet (id pid) and wait for its ack (or answer); OSError(110) when the link task expires it."""
-        end = time.ticks_add(time.ticks_ms(), ms or int(self.timeout * 1000))
-        a = self._acks[pid] = [asyncio.Event(), None, None, kind, redo, end]
-        self._put(packet)
-        if time.ticks_diff(end, self._due) < 0:
-            self._wake.set()  # earlier than the link task's next look: tell it
+        """Send packet (id pid) and wait for its ack (or answer), up to ms from when it is written out;
+        OSError(110) when the link task expires it."""
+        a = self._acks[pid] = [asyncio.Event(), None, None, kind, redo, None, ms or int(self.timeout * 1000)]
+        self._put(packet, a)
         await a[0].wait()
         if a[1] is EXPIRED:
             raise OSError(110)  # ETIMEDOUT
@@ -183,7 +184,7 @@ class Calls:
         pid = 0
         if qos:
             pid = self._next()
-            self._acks[pid] = [None, None, None, PUBACK, (t, msg, qos, retain), None]
+            self._acks[pid] = [None, None, None, PUBACK, (t, msg, qos, retain), None, 0]
         self._put(publish_packet(t, msg, qos, retain, pid))
 
     def _queue(self, t, msg, qos, retain):

@@ -11,6 +11,7 @@ PUBACK = const(0x40)
 SUBACK = const(0x90)
 UNSUBACK = const(0xB0)
 PING = b"\xc0\x00"
+_PIECE = const(2048)
 LOST = object()  # the answer of a wait whose link went down
 EXPIRED = object()  # the answer of a wait that timed out
 
@@ -99,7 +100,16 @@ class Wire:
                     sh += 7
                     if sh > 21:
                         raise ValueError("bad packet length")
-                body = await r.readexactly(n)
+                # In pieces, each one restarting the clock: a slow link that delivers is not a dead one.
+                parts = []
+                while n:
+                    c = await r.read(n)
+                    if not c:
+                        raise EOFError("closed by the broker")
+                    parts.append(c)
+                    n -= len(c)
+                    self._rx_at = self._got = time.ticks_ms()
+                body = parts[0] if len(parts) == 1 else b"".join(parts)
                 self._got = time.ticks_ms()
                 self._rx_at = self._ping_at = None
                 self._packet(b[0], body)
@@ -118,18 +128,34 @@ class Wire:
                     continue
                 out, self._out = self._out, []
                 for p in out:
+                    if type(p) is list:
+                        continue  # the wait of the packet before it: its clock starts once that is out
+                    # A large packet in pieces, each one restarting the clock (as for reading).
+                    while len(p) > _PIECE:
+                        w.write(p[:_PIECE])
+                        p = p[_PIECE:]
+                        self._tx_at = time.ticks_ms()
+                        await w.drain()
                     w.write(p)
                 self._tx_at = time.ticks_ms()
                 await w.drain()
                 self._tx_at = None
-                self._sent = time.ticks_ms()
+                self._sent = now = time.ticks_ms()
+                for a in out:
+                    if type(a) is list and a[5] is None:
+                        a[5] = time.ticks_add(now, a[6])
+                        if time.ticks_diff(a[5], self._due) < 0:
+                            self._wake.set()  # earlier than the link task's next look: tell it
         except Exception as e:
             if self._w is w and not self._closed:
                 self._wr = None
                 self._dead(e)
 
-    def _put(self, p):
+    def _put(self, p, wait=None):
+        """Hand packet p to the writer; wait (an entry of _acks) starts its clock once p is written."""
         self._out.append(p)
+        if wait:
+            self._out.append(wait)
         self._kick.set()
 
     def _packet(self, first, body):

@@ -1,7 +1,8 @@
 """emitter_micro.aio (the asyncio front-end) against the REAL broker on every runtime.
 
 - The link faults with a 10 ms ticker (broker_scenarios/aio_faults.py): QoS 1 publishes waiting for
-  slow acks, the broker stopped and restarted, a half-open link detected; on CPython's asyncio
+  slow acks, the broker stopped and restarted, a half-open link detected, a 60 KB message crawling
+  in through a 16 KB/s link (longer than the timeout, not a dead link); on CPython's asyncio
   (in-process, through the shim), the MicroPython unix port (PyPI) and the 32-bit unix port
   (.deps/firmware/umqtt32: umqtt.simple frozen as on stock firmware, emitter_micro from the sources,
   asyncio from MicroPython's extmod/ as a board build freezes it). Each has its own broker, which the
@@ -28,7 +29,7 @@ from real_broker import BS_DIR, run_in_cpython
 
 pytest_plugins = ["toxiproxy"]
 
-FAULTS = ["fault_slow_acks", "fault_broker_restart", "fault_half_open"]
+FAULTS = ["fault_slow_acks", "fault_broker_restart", "fault_half_open", "fault_slow_link"]
 RUNTIMES = ["cpython", "unix", "unix32"]
 BS_AIO = [n for n in sorted(set(
     line.split("(")[0][4:] for line in (BS_DIR / "bs_aio.py").read_text().splitlines() if line.startswith("def case_")))]
@@ -97,7 +98,8 @@ def aio_env(aio_broker):
 
 
 class Controller:
-    """Does what a device asks in one line: `latency MS`, `halfopen`, `clear` (toxics), `stop`, `start`."""
+    """Does what a device asks in one line: `latency MS`, `bandwidth KBPS`, `halfopen`, `clear` (toxics),
+    `stop`, `start`."""
 
     def __init__(self, broker, proxy):
         self.broker, self.proxy, self.log = broker, proxy, []
@@ -133,6 +135,8 @@ class Controller:
         cmd = words[0]
         if cmd == "latency":
             self.proxy.add("latency", "downstream", latency=int(words[1]))
+        elif cmd == "bandwidth":
+            self.proxy.add("bandwidth", "downstream", rate=int(words[1]))
         elif cmd == "halfopen":
             self.proxy.add("timeout", "downstream", timeout=0)
             self.proxy.add("timeout", "upstream", timeout=0)

@@ -3,7 +3,7 @@
 Run by host_tests/test_aio.py (not auto-discovered: these need its controller) on
 every runtime, with their own real broker and a Toxiproxy proxy in front of it.
 The controller does what the device asks over a line on env.control_port
-(`latency MS`, `halfopen`, `clear`, `stop`, `start`), asked through asyncio
+(`latency MS`, `bandwidth KBPS`, `halfopen`, `clear`, `stop`, `start`), asked through asyncio
 streams so the asking holds up nothing either. Each fault prints
 `GAP <fault> worst=<ms> ticks=<n> ...`: the longest the ticker waited.
 """
@@ -206,3 +206,31 @@ async def _half_open(env):
 
 def fault_half_open(env):
     run(_half_open, env)
+
+
+# --- a slow link that delivers: a packet longer in transit than the timeout is not a dead link -------
+async def _slow_link(env):
+    k = env.keys["test"]
+    ch = "test/%s/bw/" % uid(env, "f")
+    tick = Ticker()
+    t = asyncio.create_task(tick.run())
+    em = await aio.connect(opts(env, env.proxy_port))
+    seen = events(em)
+    await em.subscribe(k, ch)
+    await control(env, "bandwidth 16")  # 16 KB/s from the broker: 60 KB takes ~4 s, the timeout is 2 s
+    tick.worst = 0
+    big = bytes(range(256)) * 234  # 59,904 bytes
+    t0 = time.ticks_ms()
+    # The broker sends the echo before the PUBACK: the wait lasts while the echo arrives, not the link.
+    await em.publish(k, ch, big, qos=1)
+    took = time.ticks_diff(time.ticks_ms(), t0)
+    assert em.inbox and em.inbox[0].binary == big and "disconnect" not in seen, (em.inbox, seen)
+    tick.report("slow_link", "qos1_60KB_ms=%d events=%s" % (took, seen))
+    assert took > 3000, took  # it really crawled in, for longer than the timeout
+    await control(env, "clear")
+    await em.disconnect()
+    t.cancel()
+
+
+def fault_slow_link(env):
+    run(_slow_link, env)
