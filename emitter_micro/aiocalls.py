@@ -1,4 +1,4 @@
-"""The asyncio client's calls (the sync client's names and arguments, as coroutines) and its MQTT packets.
+"""The asyncio client's calls (the sync client's names and arguments, as coroutines) and their waits.
 
 Each call lets the sync code build what it sends (validation, topic, request
 body) against a Capture, which records instead of sending; aio.py sends it.
@@ -29,7 +29,6 @@ class Capture:
 
     def _not_nested(self):
         pass
-
 
 
 class Calls:

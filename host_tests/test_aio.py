@@ -203,8 +203,8 @@ _IMPORTS = ("import sys, emitter_micro\n"
 @pytest.mark.parametrize("runtime", ["unix", "unix32", "cpython"])
 def test_sync_import_loads_no_aio(runtime):
     if runtime == "cpython":
-        code = "import sys; sys.path[:0] = %r\nimport shim; shim.install()\n" % [
-            str(mp.HOST_TESTS), str(mp.REPO), str(mp.UMQTT134)] + _IMPORTS
+        path = [str(mp.HOST_TESTS), str(mp.REPO), str(mp.UMQTT134)]
+        code = "import sys; sys.path[:0] = %r\nimport shim; shim.install()\n" % (path,) + _IMPORTS
         cmd, envv = [sys.executable, "-c", code], dict(os.environ)
     else:
         exe, extmod = (mp.micropython_cmd(), "") if runtime == "unix" else unix32()
