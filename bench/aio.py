@@ -2,7 +2,8 @@
 
 From the .mpy build, against the real Emitter broker, under the MicroPython unix port (64-bit, PyPI)
 and the 32-bit unix port (.deps/firmware/umqtt32, `make firmware`), where asyncio comes from
-MicroPython's extmod/asyncio compiled to .mpy (a board build freezes it). The sync client's figures
+MicroPython's extmod/asyncio compiled to .mpy (a board build freezes it); and on the frozen 32-bit
+build, where emitter_micro, asyncio and umqtt.simple are all frozen (bytecode in flash). The sync client's figures
 are bench/run.py's: aio*.mpy is not in its totals, as a sync-only device never loads it.
 """
 import json
@@ -56,16 +57,27 @@ def main():
         return 2
     runtimes = {"unix 64-bit (PyPI)": mp.micropython_cmd()}
     exe32 = ROOT / ".deps" / "firmware" / "umqtt32" / "micropython"
+    not_measured = []
     if exe32.is_file():
         runtimes["unix 32-bit (umqtt32)"] = str(exe32)
+    else:
+        not_measured.append("32-bit: no %s (make firmware)" % exe32)
+    try:
+        runtimes["frozen 32-bit"] = mp.frozen32_cmd()  # emitter_micro, asyncio, umqtt.simple in flash
+    except Exception as e:  # the reason, and no figure
+        not_measured.append("frozen 32-bit: %s" % str(e).strip()[-300:])
     try:
         key = b.keygen("bench/#/", "rw")
-        heap = {name: device(exe, out, b.host, b.port, key) for name, exe in runtimes.items()}
+        # The frozen build runs the script from a folder holding nothing else: its modules must come from flash.
+        alone = out / "script_only"
+        alone.mkdir(exist_ok=True)
+        (alone / "aio_device.mpy").write_bytes((out / "aio_device.mpy").read_bytes())
+        heap = {name: device(exe, alone if name.startswith("frozen") else out, b.host, b.port, key)
+                for name, exe in runtimes.items()}
     finally:
         b.stop()
     aio = {k: v for k, v in sizes.items() if k.startswith("aio")}
-    results = {"mpy_bytes": aio, "mpy_bytes_total": sum(aio.values()), "heap": heap,
-               "not_measured": [] if exe32.is_file() else ["32-bit: no %s (make firmware)" % exe32]}
+    results = {"mpy_bytes": aio, "mpy_bytes_total": sum(aio.values()), "heap": heap, "not_measured": not_measured}
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     rows = [(".mpy bytes, emitter_micro.aio (%s)" % "+".join(sorted(aio)), results["mpy_bytes_total"])]
     rows += [("  .mpy %s" % k, v) for k, v in sorted(aio.items())]
@@ -84,6 +96,8 @@ def main():
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print("%-*s  %s" % (width, k, v))
+    for why in not_measured:
+        print("not measured: " + why)
     print("\nwritten to %s" % RESULTS.relative_to(ROOT))
     return 0 if all("failed" not in h for h in heap.values()) else 1
 

@@ -2,15 +2,16 @@
 
 - The link faults with a 10 ms ticker (broker_scenarios/aio_faults.py): QoS 1 publishes waiting for
   slow acks, the broker stopped and restarted, a half-open link detected, a 60 KB message crawling
-  in through a 16 KB/s link (longer than the timeout, not a dead link); on CPython's asyncio
-  (in-process, through the shim), the MicroPython unix port (PyPI) and the 32-bit unix port
-  (.deps/firmware/umqtt32: umqtt.simple frozen as on stock firmware, emitter_micro from the sources,
-  asyncio from MicroPython's extmod/ as a board build freezes it). Each has its own broker, which the
-  case has stopped and started, and a Toxiproxy proxy in front of it, through a line-based controller.
-  The figures (`GAP <fault> worst=<ms>`) are printed.
-- Every bs_aio.py case (each call against the broker) under the 32-bit port; test_real_broker.py runs
-  them on CPython and the 64-bit unix port.
-- A sync-only user pays nothing: `import emitter_micro` loads no aio module (unix port, CPython).
+  in through a 16 KB/s link (longer than the timeout, not a dead link). Runtimes: CPython's asyncio
+  (in-process, through the shim), the MicroPython unix port (PyPI), the 32-bit unix port as stock
+  firmware (.deps/firmware/umqtt32: umqtt.simple frozen, emitter_micro from the sources, asyncio
+  from MicroPython's extmod/), and the frozen 32-bit build (mp.FROZEN32: emitter_micro, umqtt.simple
+  and asyncio frozen, checked). Each has its own broker, which the case has stopped and started,
+  and a Toxiproxy proxy in front of it, through a line-based controller. The figures
+  (`GAP <fault> worst=<ms>`) are printed.
+- Every bs_aio.py case (each call against the broker) under the 32-bit stock-firmware port;
+  test_real_broker.py runs them on CPython, the 64-bit unix port and the frozen 32-bit build.
+- A sync-only user pays nothing: `import emitter_micro` loads no aio module (unix ports, CPython).
 """
 import json
 import os
@@ -30,7 +31,7 @@ from real_broker import BS_DIR, run_in_cpython
 pytest_plugins = ["toxiproxy"]
 
 FAULTS = ["fault_slow_acks", "fault_broker_restart", "fault_half_open", "fault_slow_link"]
-RUNTIMES = ["cpython", "unix", "unix32"]
+RUNTIMES = ["cpython", "unix", "unix32", mp.FROZEN32]
 BS_AIO = [n for n in sorted(set(
     line.split("(")[0][4:] for line in (BS_DIR / "bs_aio.py").read_text().splitlines() if line.startswith("def case_")))]
 NO_SSL_32 = {"case_aio_tls"}  # the 32-bit build has no ssl module (MICROPY_PY_SSL=0 in tools/firmware.py)
@@ -61,12 +62,16 @@ def run_device(runtime, module, function, env):
             import traceback
             return False, out.getvalue() + traceback.format_exc()
         return True, out.getvalue()
+    extra = {}
     if runtime == "unix":
         exe, path = mp.micropython_cmd(), [".frozen", str(mp.REPO), str(mp.UMQTT134), str(BS_DIR)]
+    elif runtime == mp.FROZEN32:
+        exe, path, extra = mp.launch(mp.FROZEN32)  # everything frozen, asyncio included; checked (EXPECT_FROZEN)
+        path = path + [str(BS_DIR)]
     else:
         exe, extmod = unix32()
         path = [".frozen", str(mp.REPO), str(BS_DIR), extmod]
-    full = dict(os.environ, MICROPYPATH=":".join(path), BS_ENV=json.dumps(env))
+    full = dict(os.environ, MICROPYPATH=":".join(path), BS_ENV=json.dumps(env), **extra)
     cmd = [exe, str(BS_DIR / "run_case.py"), module, function]
     try:
         p = subprocess.run(cmd, cwd=str(mp.REPO), env=full, capture_output=True, text=True, timeout=TIMEOUT_S)
