@@ -46,8 +46,9 @@ mpy: venv
 		printf '%7d  %s\n' $$size $$out; \
 	done; printf '%7d  total\n' $$total
 
+# ASYNC=1: the asyncio telemetry app (boards/common/telemetry_aio.py).
 demo: deps
-	$(PY) tools/demo.py
+	$(PY) tools/demo.py $(if $(filter-out 0,$(ASYNC)),--async)
 
 # emitter_micro (.mpy) + boards/$(BOARD) app onto a board: make deploy PORT=/dev/ttyACM0 BOARD=rp2040
 deploy: umqtt
@@ -64,3 +65,4 @@ clean:
 # emitter-io SDK. No broker, no figures: it exits non-zero with the reason.
 bench: deps
 	$(PY) bench/run.py
+	$(PY) bench/aio.py

@@ -5,7 +5,8 @@ exits 2 -- it is never faked), makes a key for devices/#/, subscribes (CPython,
 paho) and prints every reading, runs `micropython boards/unix/main.py` with
 COUNT=10 INTERVAL_S=1, sends the command {"interval": 2} once the first reading
 is in, waits for the board to finish, prints a summary and stops everything.
-Exit 0 only if every reading arrived.
+Exit 0 only if every reading arrived. `--async` (make demo ASYNC=1): the board runs the asyncio app
+(boards/common/telemetry_aio.py) instead of the sync one.
 """
 import json
 import os
@@ -76,7 +77,7 @@ class Subscriber:
             self.client.loop_stop()
 
 
-def run_board(b, key, umqtt_dir):
+def run_board(b, key, umqtt_dir, use_async=False):
     exe = runtimes.micropython_cmd()
     if exe is None:
         raise RuntimeError("`micropython` not found beside %s nor on PATH" % sys.executable)
@@ -86,7 +87,7 @@ def run_board(b, key, umqtt_dir):
                                  str(REPO), str(umqtt_dir)]),
         "EMITTER_HOST": b.host, "EMITTER_PORT": str(b.port), "EMITTER_KEY": key,
         "EMITTER_CHANNEL": TELEMETRY, "EMITTER_COMMANDS": COMMANDS,
-        "COUNT": str(COUNT), "INTERVAL_S": str(INTERVAL_S),
+        "COUNT": str(COUNT), "INTERVAL_S": str(INTERVAL_S), "ASYNC": "1" if use_async else "0",
     })
     cmd = [exe, str(REPO / "boards" / "unix" / "main.py")]
     say("running %s (MICROPYPATH=%s)" % (" ".join(cmd), env["MICROPYPATH"]))
@@ -94,7 +95,8 @@ def run_board(b, key, umqtt_dir):
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
 
 
-def main():
+def main(argv=()):
+    use_async = "--async" in argv
     try:
         binary = broker_mod.find_or_install()
     except broker_mod.BrokerUnavailable as e:
@@ -125,7 +127,8 @@ def main():
         if not sub.subscribed.wait(10):
             say("the subscriber got no SUBACK within 10 s")
             return 1
-        board = run_board(b, key, umqtt_dir)
+        say("the %s telemetry app" % ("asyncio" if use_async else "sync"))
+        board = run_board(b, key, umqtt_dir, use_async)
 
         def pump():
             for line in board.stdout:
@@ -165,4 +168,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

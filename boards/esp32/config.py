@@ -12,3 +12,4 @@ LED_PIN = 2
 WDT_MS = 30000  # longer than the socket timeout below, so a slow reconnect is not a reset
 EMITTER = {"host": "192.168.1.10", "port": 8080, "secure": False, "keepalive": 30, "timeout": 5}
 # Verified TLS: {"host": "broker.example.com", "port": 443, "secure": True, "ca": "/ca.der"}
+ASYNC = False  # True: the asyncio app (boards/common/telemetry_aio.py): sensor, commands, watchdog as tasks

@@ -15,4 +15,8 @@ class ESP32(Board):
         return round((esp32.raw_temperature() - 32) / 1.8, 1)  # the original ESP32 reports Fahrenheit
 
 
-Telemetry(config, ESP32()).run(getattr(config, "COUNT", None))  # COUNT: tests stop after that many readings
+if getattr(config, "ASYNC", False):  # the asyncio app: boards/common/telemetry_aio.py
+    from telemetry_aio import run
+    run(config, ESP32())
+else:
+    Telemetry(config, ESP32()).run(getattr(config, "COUNT", None))  # COUNT: tests stop after that many readings

@@ -18,4 +18,8 @@ class PicoW(Board):
         return round(27 - (volts - 0.706) / 0.001721, 1)  # RP2040 datasheet, section 4.9.5
 
 
-Telemetry(config, PicoW()).run(getattr(config, "COUNT", None))  # COUNT: tests stop after that many readings
+if getattr(config, "ASYNC", False):  # the asyncio app: boards/common/telemetry_aio.py
+    from telemetry_aio import run
+    run(config, PicoW())
+else:
+    Telemetry(config, PicoW()).run(getattr(config, "COUNT", None))  # COUNT: tests stop after that many readings

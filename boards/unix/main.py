@@ -28,4 +28,8 @@ class Unix:
         pass
 
 
-Telemetry(config, Unix()).run(config.COUNT)
+if getattr(config, "ASYNC", False):  # the asyncio app: boards/common/telemetry_aio.py
+    from telemetry_aio import run
+    run(config, Unix())
+else:
+    Telemetry(config, Unix()).run(config.COUNT)

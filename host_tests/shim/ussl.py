@@ -48,6 +48,12 @@ class SSLContext:
     def load_cert_chain(self, certfile, keyfile):
         self._ctx.load_cert_chain(certfile, keyfile)
 
+    def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None):
+        """What CPython's asyncio calls for open_connection(ssl=ctx) (emitter_micro.aio)."""
+        if self._ctx.verify_mode != CERT_NONE and server_hostname:
+            self._ctx.check_hostname = True
+        return self._ctx.wrap_bio(incoming, outgoing, server_side=server_side, server_hostname=server_hostname)
+
     def wrap_socket(self, sock, server_side=False, do_handshake=True, server_hostname=None):
         if self._ctx.verify_mode != CERT_NONE and server_hostname:
             self._ctx.check_hostname = True
