@@ -12,7 +12,7 @@ from . import EmitterError
 from . import topic as T
 from .aiowire import EXPIRED, LOST, PUBACK, pid_packet, publish_packet, within
 from .message import payload
-from .resilience import Backlog
+from .resilience import enqueue
 from .subscriptions import _routing
 
 _OUT_MAX = const(16)  # packets waiting for the writer before a QoS 0 publish waits its turn
@@ -187,13 +187,7 @@ class Calls:
         self._put(publish_packet(t, msg, qos, retain, pid))
 
     def _queue(self, t, msg, qos, retain):
-        if not self.connected and (not self.reconnect or self._closed):
-            raise OSError(107)  # ENOTCONN
-        if not self._backlog:
-            self._backlog = Backlog(self._options)
-        self._backlog.add(self, t, msg, qos, retain)
-        if self.connected:
-            self._backlog.drain(self)
+        enqueue(self, t, msg, qos, retain)  # _until stays None here: acks are awaited by their tasks
 
     async def _send(self, t, msg, qos=0, retain=False):
         if qos not in (0, 1):
