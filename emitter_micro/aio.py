@@ -31,6 +31,12 @@ async def _shut(w):
         pass
 
 
+class _Routes:
+    """Where subscriptions.route keeps its handler per channel (the sync client keeps it on its Receiver)."""
+
+    routes = None
+
+
 class Emitter(Calls, Wire, _Sync):
     """The asyncio client: the sync Emitter's options, events and state, its link kept by a task."""
 
@@ -40,6 +46,7 @@ class Emitter(Calls, Wire, _Sync):
         if not self.message_queue > 0:
             raise ValueError("message_queue must be > 0")
         super().__init__(o)
+        self._rx = _Routes()
         self.up = asyncio.Event()  # set while connected
         self.inbox = []  # messages for messages(), oldest first
         self._new = asyncio.Event()

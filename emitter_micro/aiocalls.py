@@ -22,7 +22,7 @@ class Capture:
     """Stands in for the client while sync code builds a call: what it would send, or subscribe to."""
 
     connected = False
-    _subs = None
+    _subs = _rx = None
 
     def _send(self, t, msg, qos=0, retain=False):
         self.t, self.msg, self.qos, self.retain = t, msg, qos, retain

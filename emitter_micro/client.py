@@ -32,12 +32,12 @@ class Emitter(Calls):
     """A connection to an Emitter broker.
 
     Fields that only some devices use are class defaults until first set: subscriptions.py
-    owns _subs and _route; requests.py owns _want, _answer and _last_error; resilience.py
-    owns _backlog, _retry and _delay. Everything else is this module's and set in __init__,
-    so the instance dict is sized once.
+    owns _subs, _route and _rx (a subscribing device's receive.Receiver); requests.py owns
+    _want, _answer and _last_error; resilience.py owns _backlog, _retry and _delay. Everything
+    else is this module's and set in __init__, so the instance dict is sized once.
     """
 
-    _backlog = _route = _subs = _held = _tls = _retry = _want = _answer = _last_error = _rx_topic = _rx_chan = None
+    _backlog = _route = _subs = _held = _tls = _retry = _want = _answer = _last_error = _rx_topic = _rx_chan = _rx = None
     _delay = 0
 
     def __init__(self, options=None):
@@ -194,7 +194,7 @@ class Emitter(Calls):
             self._next_pid()  # wraps umqtt.simple's counter before it takes the next id
             self._until = time.ticks_add(time.ticks_ms(), int(self.timeout * 1000))
         try:
-            self._mqtt.publish(t, msg, retain, qos)
+            (qos and self._rx or self._mqtt).publish(t, msg, retain, qos)  # a Receiver reads the PUBACK
         finally:
             self._until = None
         self._sent = time.ticks_ms()
@@ -235,15 +235,18 @@ class Emitter(Calls):
             return self._count
         c, link = self._mqtt, self._link
         try:
-            link.wait(timeout_ms)
-            while True:
-                op = c.wait_msg()
-                if link.idle:
-                    break
-                self._ping_at = None
-                if op is not None and op & 0xF0 != 0x30:
-                    link.read(c._recv_len())  # a late ack: nothing waits for it any more
-                link.wait(0)
+            if self._rx:
+                self._rx.pump(timeout_ms)  # a subscribing device reads through its buffer
+            else:
+                link.wait(timeout_ms)
+                while True:
+                    op = c.wait_msg()
+                    if link.idle:
+                        break
+                    self._ping_at = None
+                    if op is not None and op & 0xF0 != 0x30:
+                        link.read(c._recv_len())  # a late ack: nothing waits for it any more
+                    link.wait(0)
             if self._backlog:
                 self._backlog.drain(self)
             now = time.ticks_ms()

@@ -50,9 +50,18 @@ def unsubscribe(em, key, channel):
 
 
 def _routing(em):
-    """Subscriptions changed: route messages again from scratch."""
+    """Subscriptions changed: route messages again from scratch (the cache lives on em._rx)."""
     em._route = route
-    em._routes = {}
+    if em._rx:
+        em._rx.routes = {}
+
+
+def receiver(em):
+    """The device's receive.Receiver, made with its first subscription: from then on everything is read through it."""
+    if not em._rx:
+        from .receive import Receiver
+        em._rx = Receiver(em)
+    return em._rx
 
 
 def resubscribe(em):
@@ -84,7 +93,7 @@ def _add(em, t, ch, handler):
 
 def route(em, channel):
     """The handler for a message on channel, or None; remembered per channel, as matching allocates."""
-    known = em._routes
+    known = em._rx.routes
     h = known.get(channel, route)
     if h is route:
         h = _match(em, channel)
@@ -107,8 +116,8 @@ def _match(em, channel):
 
 def _ack(em, kind, t):
     """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
-    c, link, h = em._mqtt, em._link, _header
-    c.pid = pid = em._next_pid()
+    link, h = em._link, _header
+    em._mqtt.pid = pid = em._next_pid()
     i = header(h, kind, len(t) + (5 if kind == _SUBSCRIBE else 4))
     struct.pack_into("!HH", h, i, pid, len(t))
     link.write(h, i + 4)
@@ -118,16 +127,10 @@ def _ack(em, kind, t):
     em._sent = time.ticks_ms()
     em._until = time.ticks_add(em._sent, int(em.timeout * 1000))
     try:
-        while True:
-            op = c.wait_msg()
-            if op is None or op & 0xF0 == 0x30:
-                continue  # a PINGRESP or a PUBLISH, already handled
-            body = link.read(c._recv_len())
-            if op == kind + 0x0E and body[0] << 8 | body[1] == pid:
-                break
+        code = receiver(em).pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
     finally:
         em._until = None
     em._ping_at = None
-    if body[2:] == b"\x80":
+    if kind == _SUBSCRIBE and code == 0x80:
         e = em._last_error
         raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})

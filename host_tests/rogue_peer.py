@@ -215,6 +215,14 @@ class FakeSocket:
         time.sleep_ms(int(self.timeout * 1000))  # as long as a real socket would wait
         raise OSError(110)  # ETIMEDOUT
 
+    def readinto(self, buf, n=None):
+        """As MicroPython's: non-blocking, what is there (None: nothing); blocking, all of buf or a timeout."""
+        data = self.read(len(buf) if n is None else n)
+        if data is None:
+            return None
+        buf[:len(data)] = data
+        return len(data)
+
     def close(self):
         self.closed = True
 
