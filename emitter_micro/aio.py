@@ -212,9 +212,7 @@ class Emitter(Calls, Wire, _Sync):
     async def _keep(self):
         while not self._over:
             if self._held:
-                held, self._held = self._held, []
-                for name, arg in held:
-                    self._emit(name, arg)
+                self._deliver_held()
             if self.connected:
                 if self._backlog:
                     self._backlog.drain(self)

@@ -221,9 +221,7 @@ class Emitter(Calls):
         """Wait up to timeout_ms for traffic, handle all that is pending, keep the link alive; return messages dispatched."""
         self._count = 0
         if self._held:
-            held, self._held = self._held, []
-            for name, arg in held:
-                self._emit(name, arg)
+            self._deliver_held()
         if not self.connected:
             if self._mqtt is None:
                 self.connect()  # never connected: the first loop() does it
@@ -281,6 +279,16 @@ class Emitter(Calls):
                 self._emit("message", m)
         if self._until is not None and time.ticks_diff(time.ticks_ms(), self._until) > 0:
             raise OSError(110)  # messages keep coming but the ack does not
+
+    def _deliver_held(self):
+        """Deliver held events once one has a handler; until then leave them: an idle loop() allocates nothing."""
+        held, h = self._held, self._handlers
+        for name, _ in held:
+            if name in h:
+                self._held = []
+                for name, arg in held:
+                    self._emit(name, arg)
+                return
 
     def _emit(self, name, arg=None):
         h = self._handlers.get(name)

@@ -92,3 +92,29 @@ def case_waiting_calls_from_a_handler_during_an_ack_wait_are_refused(env):
     em.subscribe(k, "test/%s/other/" % uid(env, "r"))
     assert em.me(timeout_ms=5000)["status"] == 200
     close(pub, em)
+
+
+def case_held_events_wait_without_allocating(env):
+    """An event with no handler yet is held for the next loop() after one is registered; meanwhile an
+    idle loop() leaves it as it is and (MicroPython, where gc.mem_alloc tells) allocates nothing for it."""
+    import gc
+    env = as_env(env)
+    em = client(env)  # no handlers: the first 'connect' is held
+    for _ in range(10):
+        em.loop(0)
+    if hasattr(gc, "mem_alloc"):
+        gc.collect()
+        before = gc.mem_alloc()
+        gc.disable()
+        try:
+            for _ in range(100):
+                em.loop(0)
+            used = gc.mem_alloc() - before
+        finally:
+            gc.enable()
+        assert used < 100, "100 idle loop() calls allocated %d bytes" % used  # was 96 B per call
+    seen = []
+    em.on("connect", lambda: seen.append(1))
+    em.loop(0)
+    assert seen == [1], seen
+    close(em)
