@@ -64,6 +64,9 @@ def devices_key(broker):
 class Board:
     """One board app run: its config, the subscriber on its readings, the device process."""
 
+    RUNNER = "boards_run.py"  # what runs the app under the unix port and reports
+    CONFIG_EXTRA = ""  # appended to config.py
+
     def __init__(self, broker, key, tmp_path, board, version, port=None):
         dev = "b" + uuid.uuid4().hex[:8]
         self.broker, self.key, self.tmp_path, self.board, self.version = broker, key, tmp_path, board, version
@@ -81,12 +84,12 @@ class Board:
     def start(self, scenario="basic", count=3, interval=1, extra_env=None):
         (self.tmp_path / "config.py").write_text(CONFIG.format(
             key=self.key, channel=self.channel, commands=self.commands, interval=interval, count=count,
-            port=self.port))
+            port=self.port) + self.CONFIG_EXTRA)
         env = dict(os.environ, **(extra_env or {}))
         front = [self.tmp_path, runtimes.HOST_TESTS / "standins", BOARDS / self.board, BOARDS / "common"]
         env["MICROPYPATH"] = ":".join([".frozen"] + [str(p) for p in front] + [
             str(runtimes.REPO), str(runtimes.umqtt_versions()[self.version]), str(BS_DIR)])
-        self.proc = subprocess.Popen([runtimes.micropython_cmd(), str(runtimes.HOST_TESTS / "boards_run.py"),
+        self.proc = subprocess.Popen([runtimes.micropython_cmd(), str(runtimes.HOST_TESTS / self.RUNNER),
                                       str(BOARDS / self.board), scenario],
                                      cwd=str(self.tmp_path), env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)

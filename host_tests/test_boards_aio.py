@@ -4,36 +4,17 @@ checks as test_boards.py (readings at a paho subscriber, commands through the br
 a WiFi drop that also closes the route through Toxiproxy); host_tests/boards_run_aio.py reports.
 """
 import json
-import os
-import subprocess
-import threading
 
 import pytest
 
-import runtimes
-from broker_harness import BS_DIR
-from test_boards import BOARDS, CONFIG, Board, devices_key  # noqa: F401  (devices_key: the fixture)
+from test_boards import Board, devices_key  # noqa: F401  (devices_key: the fixture)
 
 pytest_plugins = ["toxiproxy"]
 
 
 class AioBoard(Board):
-    def start(self, scenario="basic", count=3, interval=1, extra_env=None):
-        (self.tmp_path / "config.py").write_text(CONFIG.format(
-            key=self.key, channel=self.channel, commands=self.commands, interval=interval, count=count,
-            port=self.port) + "ASYNC = True\n")
-        env = dict(os.environ, **(extra_env or {}))
-        front = [self.tmp_path, runtimes.HOST_TESTS / "standins", BOARDS / self.board, BOARDS / "common"]
-        env["MICROPYPATH"] = ":".join([".frozen"] + [str(p) for p in front] + [
-            str(runtimes.REPO), str(runtimes.umqtt_versions()[self.version]), str(BS_DIR)])
-        self.proc = subprocess.Popen([runtimes.micropython_cmd(), str(runtimes.HOST_TESTS / "boards_run_aio.py"),
-                                      str(BOARDS / self.board), scenario],
-                                     cwd=str(self.tmp_path), env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.out = []
-        self._reader = threading.Thread(target=lambda: self.out.extend(self.proc.stdout), daemon=True)
-        self._reader.start()
-        return self
+    RUNNER = "boards_run_aio.py"
+    CONFIG_EXTRA = "ASYNC = True\n"
 
 
 @pytest.fixture

@@ -31,6 +31,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO / "tools") not in sys.path:
+    sys.path.insert(0, str(REPO / "tools"))
+
+import upstream  # noqa: E402
+from broker import terminate  # noqa: E402
+
 START_TIMEOUT_S = 20
 
 
@@ -46,11 +52,6 @@ def free_port():
 
 def find_binary():
     """Path of toxiproxy-server (tools/upstream.py); raises ToxiproxyError with the reason."""
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import upstream
-    finally:
-        sys.path.pop(0)
     try:
         return upstream.toxiproxy()
     except upstream.Unavailable as e:
@@ -110,13 +111,7 @@ class Server:
     def stop(self):
         """Stop the server by its PID (SIGTERM, then SIGKILL) and wait for it."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        terminate(proc)
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
         self._log = None

@@ -10,7 +10,6 @@ BrokerUnavailable with the reason.
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +64,17 @@ def _wait_port(port, deadline, proc):
 
 _LICENSE_RE = re.compile(r"generated new license:\s*(\S+)")
 _SECRET_RE = re.compile(r"generated new secret key:\s*(\S+)")
+
+
+def terminate(proc):
+    """Stop a child process by its PID: SIGTERM, SIGKILL after 10 s; wait for it. None or ended: nothing."""
+    if proc is not None and proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 class Broker:
@@ -190,13 +200,7 @@ class Broker:
     def stop(self):
         """Stop the broker process by its PID and wait for it."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        terminate(proc)
         if self._log is not None:
             self._log.close()
             self._log = None
