@@ -17,6 +17,13 @@ for _p in (HOST_TESTS / "rogue_scenarios", REPO / "tools", HOST_TESTS, REPO):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+import netns  # noqa: E402
+
+# Before any thread or server exists: the whole run, its broker, Toxiproxy and peers included, lives in
+# a network namespace of its own with the TAP link the lwIP runtime needs; the kernel removes it when
+# this process ends. Where it cannot be made, the lwIP tests fail with the reason; the rest run here.
+netns.enter()
+
 import shim  # noqa: E402
 
 shim.install()
@@ -34,7 +41,8 @@ def pytest_report_header(config):
     return ["umqtt for in-process scenarios: %s" % UMQTT_DIR,
             "umqtt versions available: %s" % ", ".join(
                 "%s=%s" % kv for kv in runtimes.umqtt_versions().items()),
-            "micropython: %s" % runtimes.micropython_cmd()]
+            "micropython: %s" % runtimes.micropython_cmd(),
+            "network namespace: %s" % ("own, servers on %s" % netns.HOST if netns.active else netns.reason)]
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "tools") not in sys.path:
     sys.path.insert(0, str(REPO / "tools"))
 
+import netns  # noqa: E402
 import upstream  # noqa: E402
 from broker import terminate  # noqa: E402
 
@@ -69,12 +70,12 @@ def _die_with_parent():
 
 
 class Server:
-    """One toxiproxy-server process, its API on 127.0.0.1:<api_port>."""
-
-    host = "127.0.0.1"
+    """One toxiproxy-server process, its API on <host>:<api_port> (netns.HOST: a device on the lwIP
+    build steers toxics through it too)."""
 
     def __init__(self, binary, log_path=None):
         self.binary = str(binary)
+        self.host = netns.HOST
         self.log_path = log_path
         self.api_port = None
         self.proc = None
@@ -128,22 +129,22 @@ class Server:
             raise ToxiproxyError("%s %s -> %d %s" % (method, path, e.code, e.read().decode(errors="replace")))
         return json.loads(raw) if raw else None
 
-    def proxy(self, upstream_port, upstream_host="127.0.0.1", name=None):
-        """A new proxy listening on a free loopback port in front of upstream."""
+    def proxy(self, upstream_port, upstream_host=None, name=None):
+        """A new proxy listening on a free port of netns.HOST in front of upstream."""
         name = name or "p" + uuid.uuid4().hex[:10]
-        d = self.request("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0",
-                                              "upstream": "%s:%d" % (upstream_host, upstream_port),
+        d = self.request("POST", "/proxies", {"name": name, "listen": "%s:0" % netns.HOST,
+                                              "upstream": "%s:%d" % (upstream_host or netns.HOST, upstream_port),
                                               "enabled": True})
         return Proxy(self, name, int(d["listen"].rsplit(":", 1)[1]))
 
 
 class Proxy:
-    """One proxy: clients connect to 127.0.0.1:<port>; toxics by name."""
+    """One proxy: clients connect to <host>:<port>; toxics by name."""
 
     def __init__(self, server, name, port):
         self.server = server
         self.name = name
-        self.host = "127.0.0.1"
+        self.host = netns.HOST
         self.port = port
 
     def add(self, type, stream="downstream", name=None, toxicity=1.0, **attributes):

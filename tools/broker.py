@@ -26,6 +26,7 @@ REQUEST_TIMEOUT_S = 10
 OPT_OUT = "EMITTER_MICRO_NO_BROKER"
 
 sys.path.insert(0, str(REPO / "tools"))
+import netns  # noqa: E402
 import upstream  # noqa: E402
 
 BrokerUnavailable = upstream.Unavailable
@@ -78,15 +79,15 @@ def terminate(proc):
 
 
 class Broker:
-    """One Emitter broker process on loopback, configured in its own temp dir."""
-
-    host = "127.0.0.1"
+    """One Emitter broker process on loopback (and, inside tools/netns.py's namespace, on its bridge:
+    clients dial .host), configured in its own temp dir."""
 
     def __init__(self, binary, workdir, cluster_name=None, seed=None, license=None, secret=None):
         """cluster_name: e.g. "00:00:00:00:00:01" (two local nodes need distinct names);
         seed: "127.0.0.1:<cluster port of a running node>" to join its cluster;
         license/secret: reuse another node's (a cluster shares one license)."""
         self.binary = str(binary)
+        self.host = netns.HOST
         self.cluster_name = cluster_name
         self.seed = seed
         self.dir = Path(workdir)
@@ -121,7 +122,7 @@ class Broker:
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
              "-keyout", str(self.key_path), "-out", str(self.cert_path), "-days", "3",
              "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:%s,DNS:broker.test" % netns.BRIDGE_HOST],
             check=True, capture_output=True, timeout=60)
 
     def _write_config(self):
@@ -135,9 +136,9 @@ class Broker:
         if self.seed:
             cluster_cfg["seed"] = self.seed
         config = {
-            "listen": "127.0.0.1:%d" % self.port,
+            "listen": "%s:%d" % (netns.LISTEN_ALL, self.port),
             "license": self.license,
-            "tls": {"listen": "127.0.0.1:%d" % self.tls_port,
+            "tls": {"listen": "%s:%d" % (netns.LISTEN_ALL, self.tls_port),
                     "certificate": str(self.cert_path), "private": str(self.key_path)},
             "cluster": cluster_cfg,
             "storage": {"provider": "inmemory"},
