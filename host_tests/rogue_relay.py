@@ -24,15 +24,18 @@ library's (6, 1, 1) is not TCP_NODELAY, and Nagle's delay shows as it would on a
 The device side runs on MicroPython (select.poll, socket, time.ticks_ms) and on CPython through
 the shim; Relay (below) is the host side, CPython only.
 """
-import errno
 import select
 import time
 
 from rogue_peer import Blocked
 
 try:
-    import usocket as socket  # MicroPython, and the shim's MicroPython-like socket under CPython
+    # MicroPython's, and under CPython the shim's: its MicroPython-like socket, and the device's error
+    # numbers (ESP32's with SHIM_ERRNO=esp32) where CPython's `errno` keeps Linux's.
+    import uerrno as errno
+    import usocket as socket
 except ImportError:
+    import errno
     import socket
 
 WAIT_MS = 5000  # longest a byte may take to cross the relay (the harness's fault, not the library's)
