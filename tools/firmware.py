@@ -1,20 +1,26 @@
 """`make firmware`: MicroPython's unix port built from source with modules frozen in.
 
 The source comes from $MICROPYTHON_SRC (archive or folder; default the archive in
-../shared/upstream/), micropython-lib from $MPY_LIB_SRC (same default). Builds are
-cached in .deps/firmware/ and brought up to date (make is incremental) on every call,
-so the frozen code is always the code in the tree.
+../shared/upstream/), micropython-lib from $MPY_LIB_SRC, lwIP from $LWIP_SRC and mbedtls from
+$MBEDTLS_SRC (same defaults; extracted into the MicroPython tree's empty lib/lwip and lib/mbedtls,
+its submodules). Builds are cached in .deps/firmware/ and brought up to date (make is incremental)
+on every call, so the frozen code is always the code in the tree; a build whose make switches
+changed is rebuilt from clean (make does not see a switch change).
 
     python tools/firmware.py [NAME ...]     # default: every build; prints NAME PATH lines
 
 Builds (32-bit ones need gcc-multilib, installed with apt-get where missing):
-  frozen32, frozen64  emitter_micro + umqtt.simple 1.8 frozen (firmware/unix.py)
-  umqtt32             umqtt.simple only, as stock firmware (firmware/unix_umqtt_only.py)
+  frozen32, frozen64  emitter_micro + umqtt.simple 1.8 + asyncio frozen (firmware/unix.py), ssl on mbedtls
+  umqtt32             umqtt.simple only, as stock firmware (firmware/unix_umqtt_only.py), no ssl
+  lwip32              frozen32's modules with the boards' lwIP socket over a TAP device, ssl on mbedtls,
+                      a Pico W-like `network` and the `lwiptap` test hooks (firmware/lwip/, unix_lwip.py)
 """
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,13 +29,23 @@ import upstream  # noqa: E402
 REPO = upstream.REPO
 OUT = upstream.DEPS / "firmware"
 MP_ARCHIVE = "micropython-1c3c201.tar.gz"
+# MicroPython's submodules this source comes without: (folder in the tree, env var, archive, a file it holds).
+LWIP = ("lib/lwip", "LWIP_SRC", "lwip-2.2.1.tar.gz", "src/include/lwip/init.h")
+MBEDTLS = ("lib/mbedtls", "MBEDTLS_SRC", "mbedtls-3.6.6.tar.gz", "include/mbedtls/ssl.h")
+# What needs a submodule we do not have (btree, ffi) and threads are off.
+COMMON = ["MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0", "MICROPY_PY_THREAD=0"]
+SSL_ON = ["MICROPY_PY_SSL=1", "MICROPY_SSL_MBEDTLS=1", "MICROPY_SSL_AXTLS=0"]
+# name: (frozen manifest in firmware/, 32-bit, make switches, variant folder or None, submodules)
 BUILDS = {
-    "frozen32": ("unix.py", True),
-    "frozen64": ("unix.py", False),
-    "umqtt32": ("unix_umqtt_only.py", True),
+    "frozen32": ("unix.py", True, COMMON + SSL_ON, None, [MBEDTLS]),
+    "frozen64": ("unix.py", False, COMMON + SSL_ON, None, [MBEDTLS]),
+    # Stock firmware's heap baseline: its switches stay as they were so its figures stay comparable.
+    "umqtt32": ("unix_umqtt_only.py", True, COMMON + ["MICROPY_PY_SSL=0"], None, []),
+    # The variant's mpconfigvariant.mk holds its switches (socket = modlwip, no POSIX socket, ssl on).
+    "lwip32": ("unix_lwip.py", True, [], REPO / "firmware" / "lwip", [LWIP, MBEDTLS]),
 }
-# What needs a submodule (btree, TLS, ffi) and threads are off: the source comes without submodules.
-SWITCHES = ["MICROPY_PY_BTREE=0", "MICROPY_PY_SSL=0", "MICROPY_PY_FFI=0", "MICROPY_PY_THREAD=0"]
+# The switches every build had before this file recorded them (make-switches.txt).
+LEGACY = ["MICROPY_PY_BTREE=0", "MICROPY_PY_SSL=0", "MICROPY_PY_FFI=0", "MICROPY_PY_THREAD=0"]
 
 
 def _source():
@@ -37,6 +53,39 @@ def _source():
     if src is None:
         raise upstream.Unavailable("no MicroPython source: set MICROPYTHON_SRC (archive or folder)")
     return upstream._extract(src, upstream.DEPS / "src") if src.is_file() else src
+
+
+def _submodule(mp_dir, spec):
+    """Fill the tree's empty submodule folder from its archive or folder (once)."""
+    rel, var, archive, probe = spec
+    dest = mp_dir / rel
+    if (dest / probe).is_file():
+        return
+    src = upstream._source(var, archive)
+    if src is None:
+        raise upstream.Unavailable("no %s source for %s: set %s (archive or folder)" % (rel, mp_dir, var))
+    tmp = Path(tempfile.mkdtemp(prefix=".fill-", dir=str(dest.parent)))
+    try:
+        if src.is_file():
+            with tarfile.open(src) as tar:
+                kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(tmp, **kw)
+            (top,) = [p for p in tmp.iterdir()]
+        else:
+            top = tmp / "src"
+            shutil.copytree(src, top, symlinks=True)
+        if dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        try:
+            os.rename(top, dest)
+        except OSError:
+            if not (dest / probe).is_file():  # not another run that filled it meanwhile
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not (dest / probe).is_file():
+        raise upstream.Unavailable("%s from %s holds no %s" % (rel, src, probe))
+    upstream.say("%s from %s -> %s" % (rel, src, dest))
 
 
 def _run(cmd, cwd):
@@ -59,23 +108,40 @@ def _multilib():
         _run(cmd, REPO)
 
 
+def _switches(args, variant):
+    """What a build was made with: its make arguments (any order) and its variant's make file."""
+    return "\n".join(sorted(args) + ([(variant / "mpconfigvariant.mk").read_text()] if variant else [])) + "\n"
+
+
 def build(name):
     """Path of the `micropython` binary of build name, built or brought up to date."""
-    manifest, m32 = BUILDS[name]
+    manifest, m32, switches, variant, submodules = BUILDS[name]
     mp_dir = _source()
     lib = upstream.micropython_lib()
+    for spec in submodules:
+        _submodule(mp_dir, spec)
     if m32:
         _multilib()
     jobs = "-j%d" % max(1, os.cpu_count() or 1)
     if not (mp_dir / "mpy-cross" / "build" / "mpy-cross").is_file():
         _run(["make", "-C", "mpy-cross", jobs], mp_dir)  # first: the port's build needs it, and -j races
     build_dir = OUT / name
-    cmd = ["make", "-C", "ports/unix", jobs, "BUILD=%s" % build_dir,
-           "MPY_LIB_DIR=%s" % lib, "FROZEN_MANIFEST=%s" % (REPO / "firmware" / manifest)] + SWITCHES
+    args = ["BUILD=%s" % build_dir, "MPY_LIB_DIR=%s" % lib, "FROZEN_MANIFEST=%s" % (REPO / "firmware" / manifest)]
+    if variant is not None:
+        args.append("VARIANT_DIR=%s" % variant)
     if m32:
-        cmd += ["CFLAGS_EXTRA=-m32", "LDFLAGS_EXTRA=-m32"]
+        args += ["CFLAGS_EXTRA=-m32", "LDFLAGS_EXTRA=-m32"]
+    cmd = ["make", "-C", "ports/unix", jobs] + args + switches
+    # make rebuilds on changed files, not on changed switches: a build made with others starts clean.
+    stamp = build_dir / "make-switches.txt"
+    wanted = _switches(args + switches, variant)
+    had = stamp.read_text() if stamp.is_file() else _switches(args + LEGACY, variant)
+    if build_dir.is_dir() and had != wanted:
+        upstream.say("firmware %s: make switches changed, rebuilding from clean" % name)
+        shutil.rmtree(build_dir)
     fresh = not (build_dir / "micropython").is_file()
     _run(cmd, mp_dir)
+    stamp.write_text(wanted)
     upstream.say("firmware %s: %s %s" % (name, "built" if fresh else "up to date", build_dir / "micropython"))
     return str(build_dir / "micropython")
 
