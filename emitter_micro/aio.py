@@ -6,6 +6,7 @@ MQTT is written here over asyncio streams; topics, payloads, request bodies,
 answers, routing, the queue and the backoff are the sync client's. Imported
 only when used: a sync-only device never loads it.
 """
+import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
 import time
 
 import asyncio
@@ -241,7 +242,7 @@ class Emitter(Calls, Wire, _Sync):
         heard = time.ticks_diff(now, self._got) > ms
         for t0 in (self._ping_at if heard else None, self._rx_at, self._tx_at):
             if t0 is not None and time.ticks_diff(now, t0) > ms:
-                self._dead(OSError(110))
+                self._dead(OSError(errno.ETIMEDOUT))
                 return 0
         if self._ping_at is not None:
             return min(ms - time.ticks_diff(now, self._ping_at) + 1, ms // 2)

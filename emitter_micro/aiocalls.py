@@ -3,6 +3,7 @@
 Each call lets the sync code build what it sends (validation, topic, request
 body) against a Capture, which records instead of sending; aio.py sends it.
 """
+import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
 import time
 
 import asyncio
@@ -170,12 +171,12 @@ class Calls:
 
     async def _wait(self, pid, packet, kind, ms=None, redo=None):
         """Send packet (id pid) and wait for its ack (or answer), up to ms from when it is written out;
-        OSError(110) when the link task expires it."""
+        OSError(ETIMEDOUT) when the link task expires it."""
         a = self._acks[pid] = [asyncio.Event(), None, None, kind, redo, None, ms or int(self.timeout * 1000)]
         self._put(packet, a)
         await a[0].wait()
         if a[1] is EXPIRED:
-            raise OSError(110)  # ETIMEDOUT
+            raise OSError(errno.ETIMEDOUT)
         return a
 
     def _publish(self, t, msg, qos, retain):
@@ -206,7 +207,7 @@ class Calls:
         pid = self._next()
         a = await self._wait(pid, publish_packet(t, msg, 1, retain, pid), PUBACK, None, (t, msg, qos, retain))
         if a[1] is LOST and self._over:
-            raise OSError(107)  # the link went and will not come back: not sent
+            raise OSError(errno.ENOTCONN)  # the link went and will not come back: not sent
         if a[2]:
             raise EmitterError(a[2])  # refused by the broker (it acks anyway)
 
@@ -227,9 +228,9 @@ class Calls:
         while True:
             left = time.ticks_diff(end, time.ticks_ms())
             if self._over or not self.connected and not self.reconnect:
-                raise OSError(107)
+                raise OSError(errno.ENOTCONN)
             if left <= 0:
-                raise OSError(110)
+                raise OSError(errno.ETIMEDOUT)
             if not self.connected:
                 await within(self.up.wait(), left)
                 continue

@@ -1,4 +1,5 @@
 """MQTT over asyncio streams for emitter_micro.aio: the packets, the one reader and the one writer task."""
+import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
 import struct
 import time
 
@@ -17,11 +18,11 @@ EXPIRED = object()  # the answer of a wait that timed out
 
 
 async def within(aw, ms):
-    """aw, or OSError(110) after ms."""
+    """aw, or OSError(ETIMEDOUT) after ms."""
     try:
         return await asyncio.wait_for(aw, ms / 1000)
     except asyncio.TimeoutError:
-        raise OSError(110)  # ETIMEDOUT
+        raise OSError(errno.ETIMEDOUT)
 
 
 def _room(n):

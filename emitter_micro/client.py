@@ -1,4 +1,5 @@
 """The Emitter client: connect, publish, loop, dispatch events."""
+import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
 import os
 import struct
 import time
@@ -227,7 +228,7 @@ class Emitter(Calls):
                 self.connect()  # never connected: the first loop() does it
             elif not self._closed:
                 if not self.reconnect:
-                    raise OSError(107)  # ENOTCONN
+                    raise OSError(errno.ENOTCONN)
                 from .resilience import retry
                 retry(self, timeout_ms)
             return self._count
@@ -252,7 +253,7 @@ class Emitter(Calls):
                 self._sends = 0  # publishes went out since the last loop
                 self._sent = now
             if self._ping_at is not None and time.ticks_diff(now, self._ping_at) > self.timeout * 1000:
-                raise OSError(110)  # no answer to the ping: a half-open link
+                raise OSError(errno.ETIMEDOUT)  # no answer to the ping: a half-open link
             if time.ticks_diff(now, self._sent) >= self.keepalive * 1000:
                 c.ping()
                 self._sent = now
@@ -278,7 +279,7 @@ class Emitter(Calls):
             else:
                 self._emit("message", m)
         if self._until is not None and time.ticks_diff(time.ticks_ms(), self._until) > 0:
-            raise OSError(110)  # messages keep coming but the ack does not
+            raise OSError(errno.ETIMEDOUT)  # messages keep coming but the ack does not
 
     def _deliver_held(self):
         """Deliver held events once one has a handler; until then leave them: an idle loop() allocates nothing."""

@@ -1,10 +1,6 @@
 """The socket under umqtt.simple: every read bounded by the timeout, TLS when asked."""
+import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): from here, as const() cannot hold them
 import select
-
-from micropython import const
-
-_ETIMEDOUT = const(110)
-_EAGAIN = const(11)
 
 
 class Link:
@@ -85,7 +81,8 @@ class Link:
         try:
             r = self.s.read(n)
         except OSError as e:
-            if not (self.poll and e.args[0] in (_ETIMEDOUT, _EAGAIN)):
+            c = e.args[0]  # one by one: from .mpy, a tuple of errno.* is built on every call
+            if not (self.poll and (c == errno.ETIMEDOUT or c == errno.EAGAIN)):
                 raise
             r = None
         if r is None:
@@ -103,4 +100,4 @@ class Link:
 
 
 def _closed(*args):
-    raise OSError(9)  # EBADF
+    raise OSError(errno.EBADF)

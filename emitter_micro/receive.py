@@ -6,6 +6,7 @@ through umqtt.simple and pays no buffer. Once a Receiver exists it reads everyth
 CONNACK (loop(), subscription acks, PUBACKs), as bytes it holds are no longer in the socket.
 Functions are kept small: each one's bytecode is one heap block when loaded from .mpy.
 """
+import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): from here, as const() cannot hold them
 import struct
 import time
 
@@ -16,8 +17,6 @@ from .message import EmitterMessage
 
 _START = const(256)  # the buffer at first; it doubles to hold two packets of the largest size seen, up to _MOST
 _MOST = const(4096)  # a larger packet gets a buffer of its own, dropped once it is dispatched
-_ETIMEDOUT = const(110)
-_EAGAIN = const(11)
 
 
 class Receiver:
@@ -56,7 +55,7 @@ class Receiver:
         while True:
             if em._link is not link:  # a handler's call dropped the link (or disconnected)
                 if want:
-                    raise OSError(107)  # ENOTCONN
+                    raise OSError(errno.ENOTCONN)
                 return None
             buf, i, n = self.buf, self.i, self.n
             # The fixed header: the first byte, then the remaining length in 1-4 bytes.
@@ -91,10 +90,10 @@ class Receiver:
                 if want:
                     ms = time.ticks_diff(em._until, time.ticks_ms())
                     if ms <= 0:
-                        raise OSError(_ETIMEDOUT)  # no ack in time
+                        raise OSError(errno.ETIMEDOUT)  # no ack in time
             more = self._read(link, ms, self._room(end - i if j else 0), end - n if j else n - i and 1)
             if want and self.i == self.n:
-                raise OSError(_ETIMEDOUT)  # nothing came
+                raise OSError(errno.ETIMEDOUT)  # nothing came
             ms = 0
 
     def _room(self, size):
@@ -136,7 +135,7 @@ class Receiver:
                 m = EmitterMessage(ch, bytes(mv[p:end]))
                 em._call("message", h, m) if h else em._emit("message", m)
                 if em._until is not None and time.ticks_diff(time.ticks_ms(), em._until) > 0:
-                    raise OSError(_ETIMEDOUT)  # messages keep coming but the ack does not
+                    raise OSError(errno.ETIMEDOUT)  # messages keep coming but the ack does not
                 return
         else:
             t = bytes(mv[a:b])
@@ -147,18 +146,19 @@ class Receiver:
         (waiting up to the timeout for them). True: the buffer is full, more may be waiting."""
         s = link.s
         if s is None:
-            raise OSError(9)  # EBADF: closed
+            raise OSError(errno.EBADF)  # closed
         link.wait(ms)  # select.poll (TLS: never a read timeout); with nothing to poll, a read timeout
         mv = self.mv if n == 0 else self.mv[n:]
         try:
             r = s.readinto(mv[:1] if ms > 0 and not link.poller else mv)
         except OSError as e:
-            if e.args[0] not in (_ETIMEDOUT, _EAGAIN):
+            c = e.args[0]  # one by one: from .mpy, a tuple of errno.* is built on every call
+            if c != errno.ETIMEDOUT and c != errno.EAGAIN:
                 raise
             r = None
         link.setblocking(True)  # writes block (bounded by the timeout), as a handler's publish needs
         if r == 0:
-            raise OSError(-1)  # the peer closed the connection
+            raise OSError(-1)  # the peer closed the connection: umqtt.simple's own code for it, not an errno
         if r:
             self.em._ping_at = None  # the link is alive
             n += r

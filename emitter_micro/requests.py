@@ -1,4 +1,5 @@
 """Requests to the broker on emitter/OP/, answers matched by packet id; imported on first use."""
+import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
 import json
 import time
 from binascii import a2b_base64
@@ -35,7 +36,7 @@ def _ask(em, op, body, timeout_ms):
             if em._answer is not None:
                 break
             if left <= 0:
-                raise OSError(110)  # ETIMEDOUT: no answer in time
+                raise OSError(errno.ETIMEDOUT)  # no answer in time
             em.loop(min(left, 50))
     finally:
         em._want = None

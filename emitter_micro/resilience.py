@@ -1,4 +1,5 @@
 """Resilience: reconnect with backoff and jitter, and the queue of publishes that wait for the link."""
+import errno  # error numbers differ by port (ESP32: ENOTCONN 128, not 107): never hard-coded
 import random
 import time
 
@@ -61,7 +62,7 @@ def flush(em, timeout_ms):
 def enqueue(em, t, msg, qos, retain):
     """Queue a publish the link cannot take now; it goes out, in order, when it can."""
     if not em.connected and (not em.reconnect or em._closed):
-        raise OSError(107)  # ENOTCONN
+        raise OSError(errno.ENOTCONN)
     if not em._backlog:
         em._backlog = Backlog(em._options)
     em._backlog.add(em, t, msg, qos, retain)

@@ -11,6 +11,7 @@ It is NOT a broker: it answers the way the real Emitter broker is documented to
 every packet the client wrote.  A read that would block with no timeout set
 fails the scenario: that is a call that could block forever on a real link.
 """
+import errno  # the port's numbers (ESP32's with SHIM_ERRNO=esp32 under the shim), as a real socket raises
 import json
 import struct
 import time
@@ -187,7 +188,7 @@ class FakeSocket:
 
     def write(self, buf, n=None):
         if self.closed or self.peer.closed:
-            raise OSError(104)  # ECONNRESET
+            raise OSError(errno.ECONNRESET)
         if isinstance(buf, str):  # MicroPython sockets take str too
             buf = buf.encode()
         data = bytes(buf if n is None else memoryview(buf)[:n])
@@ -196,7 +197,7 @@ class FakeSocket:
 
     def read(self, n):
         if self.closed:
-            raise OSError(9)  # EBADF
+            raise OSError(errno.EBADF)
         if n > 1 << 20:
             raise MemoryError("read(%d)" % n)  # MicroPython allocates the n bytes before reading
         inbox = self.peer.inbox
@@ -213,7 +214,7 @@ class FakeSocket:
         if self.timeout is None:
             raise Blocked("a read with no timeout would block forever")
         time.sleep_ms(int(self.timeout * 1000))  # as long as a real socket would wait
-        raise OSError(110)  # ETIMEDOUT
+        raise OSError(errno.ETIMEDOUT)
 
     def readinto(self, buf, n=None):
         """As MicroPython's: non-blocking, what is there (None: nothing); blocking, all of buf or a timeout."""

@@ -2,9 +2,21 @@
 
 `install()` is called by host_tests/conftest.py before any device code is
 imported. Device code never imports this package.
+
+Error numbers (shim/errnos.py): SHIM_ERRNO=esp32 gives device code ESP32's (ETIMEDOUT 116, not
+110), and the shim's sockets raise those. CPython and pytest keep theirs: sys.modules["errno"]
+is never swapped, since a stdlib module imported later (lazily, as pytest's tmp_path, shutil,
+tempfile, asyncio do) would bind the swapped one and compare the kernel's Linux numbers against
+ESP32's. Instead builtins.__import__ answers `import errno` / `from errno import ...` with the
+ESP32 module for the importing module's globals only when that module is device code: the
+emitter_micro and umqtt packages (by __name__), host_tests/rogue_peer.py,
+host_tests/link_faults_client.py and host_tests/rogue_scenarios/ (by __file__). Every other
+import, and every other module's `import errno`, goes to the original __import__ unchanged,
+and importlib.import_module or C code never see the hook. "uerrno" (no stdlib module imports
+it) is the ESP32 module. Without SHIM_ERRNO (or with SHIM_ERRNO=linux) nothing of this is
+installed: device code gets CPython's errno, as before.
 """
 import binascii
-import errno
 import io
 import json
 import os
@@ -16,6 +28,7 @@ import time
 import traceback
 from pathlib import Path
 
+from . import errnos as _errnos
 from . import micropython as _micropython
 from . import mptime as _mptime
 from . import usocket as _usocket
@@ -47,7 +60,7 @@ def install():
         "ustruct": struct,
         "ubinascii": binascii,
         "ujson": json,
-        "uerrno": errno,
+        "uerrno": _errnos.device,
         "uselect": select,
         "utime": time,
         "uos": os,
@@ -57,6 +70,8 @@ def install():
     }
     for name, mod in aliases.items():
         sys.modules.setdefault(name, mod)
+    _errnos.install_import((HOST_TESTS / "rogue_peer.py", HOST_TESTS / "link_faults_client.py",
+                            str(HOST_TESTS / "rogue_scenarios") + os.sep))
     if not hasattr(sys, "print_exception"):
         sys.print_exception = _print_exception
 

@@ -2,14 +2,17 @@
 
 Behaves like the MicroPython unix port where device code can tell:
 - a timeout raises OSError(110) (ETIMEDOUT), never socket.timeout;
+- with SHIM_ERRNO=esp32 (shim/errnos.py) every OSError it raises or passes on carries ESP32's
+  number for its name (ETIMEDOUT 116, ENOTCONN 128, ...), not Linux's;
 - read()/readinto()/write() in non-blocking mode return None when the call
   would block, and what is there when only part of it is;
 - read(n) in blocking mode loops until n bytes or EOF (b"" at EOF);
 - write() accepts str (encoded as UTF-8) and an optional length.
 """
-import errno
 import socket as _s
 import ssl as _ssl
+
+from . import errnos as _errnos
 
 AF_INET = _s.AF_INET
 AF_INET6 = _s.AF_INET6
@@ -33,11 +36,11 @@ _WOULD_BLOCK = (BlockingIOError, _ssl.SSLWantReadError, _ssl.SSLWantWriteError)
 
 
 def _timeout_error():
-    return OSError(errno.ETIMEDOUT, "ETIMEDOUT")
+    return _errnos.error("ETIMEDOUT")
 
 
 def _again_error():
-    return OSError(errno.EAGAIN, "EAGAIN")
+    return _errnos.error("EAGAIN")
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
@@ -94,7 +97,7 @@ class socket:
         except _s.timeout:
             raise _timeout_error() from None
         except BlockingIOError as e:
-            raise OSError(errno.EINPROGRESS, "EINPROGRESS") from e
+            raise _errnos.error("EINPROGRESS") from e
 
     def bind(self, addr):
         self._sock.bind(tuple(addr))
@@ -224,3 +227,10 @@ class socket:
 
     def __repr__(self):
         return "<shim usocket fd=%d>" % self._sock.fileno()
+
+
+# SHIM_ERRNO=esp32: what the kernel raises (Linux numbers) leaves these with ESP32's.
+getaddrinfo = _errnos.translating(getaddrinfo)
+for _name in ("__init__", "settimeout", "setblocking", "setsockopt", "fileno", "connect", "bind", "listen",
+              "accept", "close", "recv", "send", "sendall", "read", "readinto", "readline", "write"):
+    setattr(socket, _name, _errnos.translating(getattr(socket, _name)))

@@ -6,9 +6,11 @@ is. Device code that wants TLS on both sides can use what this offers:
 cadata=None, server_hostname=None)` and `SSLContext(PROTOCOL_TLS_CLIENT)` with
 `verify_mode`, `load_verify_locations(cafile=None, cadata=None)` and
 `wrap_socket(sock, server_hostname=None)`.
+With SHIM_ERRNO=esp32 an OSError out of wrap_socket carries ESP32's number (shim/errnos.py).
 """
 import ssl as _ssl
 
+from . import errnos as _errnos
 from . import usocket as _usocket
 
 CERT_NONE = _ssl.CERT_NONE
@@ -79,3 +81,8 @@ def wrap_socket(sock, server_side=False, key=None, cert=None, cert_reqs=CERT_NON
         ctx.load_verify_locations(cadata=cadata)
     return ctx.wrap_socket(sock, server_side=server_side, do_handshake=do_handshake,
                            server_hostname=server_hostname)
+
+
+# SHIM_ERRNO=esp32: a handshake's OSError (a reset, a timeout) leaves with ESP32's number.
+wrap_socket = _errnos.translating(wrap_socket)
+SSLContext.wrap_socket = _errnos.translating(SSLContext.wrap_socket)
