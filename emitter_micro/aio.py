@@ -135,7 +135,9 @@ class Emitter(Calls, Wire, _Sync):
         r, w = await within(asyncio.open_connection(host, port, **kw), ms)
         self._w = w
         try:
-            w.s.setsockopt(6, 1, 1)  # TCP_NODELAY on MicroPython (CPython's asyncio sets it)
+            # TCP_NODELAY on MicroPython (CPython's asyncio sets it), by the port's numbers (link.py).
+            import socket
+            w.s.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
         except (AttributeError, OSError):
             pass
         w.write(connect_packet(self))

@@ -24,11 +24,16 @@ class Link:
         """umqtt.simple's connect() asks its socket module for a socket: this link."""
         self.raw = self.s = self.net.socket(*args)
         self.raw.settimeout(self.t)
-        try:
-            # TCP_NODELAY: an ack wait must not sit behind Nagle's delay. Not every port has it.
-            self.raw.setsockopt(6, 1, 1)
-        except (OSError, AttributeError):
-            pass
+        net = self.net
+        # TCP_NODELAY: an ack wait must not sit behind Nagle's delay. Not on modlwip (Pico W): there
+        # small writes sent at once fill lwIP's 32-segment queue when acks are slow, and its write then
+        # stalls 10 s whatever the timeout (micropython#19704); Nagle merges them into full segments.
+        if getattr(net, "__name__", "") != "lwip":
+            try:
+                # The port's numbers; the unix port names neither and takes Linux's.
+                self.raw.setsockopt(getattr(net, "IPPROTO_TCP", 6), getattr(net, "TCP_NODELAY", 1), 1)
+            except (OSError, AttributeError):
+                pass
         self.write = self.s.write
         return self
 

@@ -1,5 +1,5 @@
-# The device side of test_link_faults.py, over real loopback TCP (unix port, and in-process under CPython).
-# usage: micropython host_tests/link_faults_client.py CASE PORT KEY CHANNEL  -> prints "RESULT <json>"
+# The device side of test_link_faults.py, over real TCP (unix port, lwIP build over TAP, in-process under CPython).
+# usage: micropython host_tests/link_faults_client.py CASE HOST PORT KEY CHANNEL  -> prints "RESULT <json>"
 #   wait:    loop()'s wait on the real broker (nothing comes: the whole wait; traffic: back at once)
 #   garbage: a scripted peer (host_tests/peers.py) answers the CONNECT with garbage: dropped, reconnected
 import json
@@ -18,8 +18,8 @@ def until(em, cond, ms):
     return time.ticks_diff(time.ticks_ms(), t0)
 
 
-def run(case, port, key, channel):
-    em = emitter_micro.Emitter({"host": "127.0.0.1", "port": port, "secure": False, "keepalive": 2, "timeout": 1,
+def run(case, host, port, key, channel):
+    em = emitter_micro.Emitter({"host": host, "port": port, "secure": False, "keepalive": 2, "timeout": 1,
                                 "backoff_ms": (100, 400)})
     events = []
     em.on("connect", lambda: events.append("connect"))
@@ -55,4 +55,4 @@ def run(case, port, key, channel):
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    print("RESULT " + json.dumps(run(a[0], int(a[1]), a[2], a[3])))
+    print("RESULT " + json.dumps(run(a[0], a[1], int(a[2]), a[3], a[4])))

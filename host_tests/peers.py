@@ -8,6 +8,7 @@ real broker instead (host_tests/toxiproxy.py, broker_scenarios/bs_resilience.py)
 import socket
 import threading
 
+import netns
 import rogue_peer
 
 
@@ -22,7 +23,7 @@ class PeerServer:
         self.garbage = garbage
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((netns.HOST, 0))
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.peers = []

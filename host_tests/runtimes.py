@@ -39,35 +39,52 @@ def _umqtt18():
 
 
 FROZEN32 = "frozen32"
-_frozen32 = None
+LWIP32 = "lwip32"
+FIRMWARE = (FROZEN32, LWIP32)  # builds from MicroPython's source (tools/firmware.py), emitter_micro frozen in
+_firmware = {}
 
 
 def names():
     """Every MicroPython runtime the scenarios run on: the PyPI unix port per umqtt version ("134", "18"),
-    and FROZEN32, the 32-bit unix port built from source with emitter_micro and umqtt.simple 1.8 frozen."""
-    return sorted(umqtt_versions()) + [FROZEN32]
+    FROZEN32, the 32-bit unix port built from source with emitter_micro and umqtt.simple 1.8 frozen, and
+    LWIP32, the same on lwIP's sockets (modlwip, a Pico W's) over a TAP link in tools/netns.py's namespace."""
+    return sorted(umqtt_versions()) + [FROZEN32, LWIP32]
 
 
 def runtime_id(runtime):
-    """The test id of a runtime: umqtt134 / umqtt18 (the PyPI unix port with that umqtt) or frozen32."""
-    return runtime if runtime == FROZEN32 else "umqtt" + runtime
+    """The test id of a runtime: umqtt134 / umqtt18 (the PyPI unix port with that umqtt), frozen32 or lwip32."""
+    return runtime if runtime in FIRMWARE else "umqtt" + runtime
+
+
+class Unavailable(Exception):
+    """A runtime that cannot run here, with the reason (a failure, never a skip)."""
+
+
+def firmware_cmd(name):
+    """A firmware build (tools/firmware.py), brought up to date with the tree once per session."""
+    if name not in _firmware:
+        sys.path.insert(0, str(REPO / "tools"))
+        import firmware
+        _firmware[name] = firmware.build(name)
+    return _firmware[name]
 
 
 def frozen32_cmd():
-    """The frozen 32-bit build (tools/firmware.py), brought up to date with the tree once per session."""
-    global _frozen32
-    if _frozen32 is None:
-        sys.path.insert(0, str(REPO / "tools"))
-        import firmware
-        _frozen32 = firmware.build(FROZEN32)
-    return _frozen32
+    return firmware_cmd(FROZEN32)
 
 
 def launch(runtime, front=()):
     """(command, MICROPYPATH parts for the library, extra env) of a runtime.
 
-    The frozen build gets no emitter_micro or umqtt folder on its path, and EXPECT_FROZEN=1 asks the
-    runner to check that both came from the firmware."""
+    The firmware builds get no emitter_micro or umqtt folder on their path, and EXPECT_FROZEN=1 asks the
+    runner to check that both came from the firmware. The lwIP build attaches to a TAP device of the
+    namespace (tools/netns.py); without one it cannot run: Unavailable, with the reason."""
+    if runtime == LWIP32:
+        import netns
+        if not netns.active:
+            raise Unavailable("the lwIP runtime needs the test run's network namespace: %s"
+                              % (netns.reason or "tools/netns.py enter() was not called"))
+        return firmware_cmd(LWIP32), [".frozen"], dict(netns.device_env(), EXPECT_FROZEN="1")
     if runtime == FROZEN32:
         return frozen32_cmd(), [".frozen"], {"EXPECT_FROZEN": "1"}
     return micropython_cmd(), [".frozen"] + [str(p) for p in front] + [str(REPO), str(umqtt_versions()[runtime])], {}

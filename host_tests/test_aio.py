@@ -25,16 +25,17 @@ import uuid
 import pytest
 
 import broker as broker_mod
+import netns
 import runtimes
 from broker_harness import BS_DIR, run_in_cpython
 
 pytest_plugins = ["toxiproxy"]
 
 FAULTS = ["fault_slow_acks", "fault_broker_restart", "fault_half_open", "fault_slow_link"]
-RUNTIMES = ["cpython", "unix", "unix32", runtimes.FROZEN32]
+RUNTIMES = ["cpython", "unix", "unix32", runtimes.FROZEN32, runtimes.LWIP32]
 BS_AIO = [n for n in sorted(set(
     line.split("(")[0][4:] for line in (BS_DIR / "bs_aio.py").read_text().splitlines() if line.startswith("def case_")))]
-NO_SSL_32 = {"case_aio_tls"}  # the 32-bit build has no ssl module (MICROPY_PY_SSL=0 in tools/firmware.py)
+NO_SSL_32 = {"case_aio_tls"}  # the umqtt32 build has no ssl module (MICROPY_PY_SSL=0 in tools/firmware.py)
 TIMEOUT_S = 120
 
 
@@ -65,9 +66,11 @@ def run_device(runtime, module, function, env):
     extra = {}
     if runtime == "unix":
         exe, path = runtimes.micropython_cmd(), [".frozen", str(runtimes.REPO), str(runtimes.UMQTT134), str(BS_DIR)]
-    elif runtime == runtimes.FROZEN32:
-        exe, path, extra = runtimes.launch(runtimes.FROZEN32)  # everything frozen, asyncio included; checked (EXPECT_FROZEN)
+    elif runtime in runtimes.FIRMWARE:
+        exe, path, extra = runtimes.launch(runtime)  # everything frozen, asyncio included; checked (EXPECT_FROZEN)
         path = path + [str(BS_DIR)]
+        if runtime == runtimes.LWIP32:
+            env = dict(env, tls_host="broker.test")  # resolved by lwIP through the namespace's DNS
     else:
         exe, extmod = unix32()
         path = [".frozen", str(runtimes.REPO), str(BS_DIR), extmod]
@@ -97,7 +100,7 @@ def aio_env(aio_broker):
     der = b.dir / "ca.der"
     der.write_bytes(ssl.PEM_cert_to_DER_cert(b.cert_path.read_text()))
     return {"host": b.host, "port": b.port, "tls_port": b.tls_port, "tls_host": "localhost", "secret": b.secret,
-            "license": b.license, "ca_der": str(der),
+            "license": b.license, "ca_der": str(der), "refused_port": netns.refused_port(),
             "keys": {"test": b.test_key, "extend": b.extend_key, "rw": b.keygen("test/rw/", "rw"),
                      "devices": b.keygen("devices/#/", "rwslp")}}
 
@@ -108,7 +111,7 @@ class Controller:
 
     def __init__(self, broker, proxy):
         self.broker, self.proxy, self.log = broker, proxy, []
-        self.srv = socket.create_server(("127.0.0.1", 0))
+        self.srv = socket.create_server((netns.HOST, 0))
         self.port = self.srv.getsockname()[1]
         self.srv.settimeout(0.2)
         self.stopped = False
@@ -191,7 +194,7 @@ def test_ticker_keeps_ticking(env, runtime, fault):
     assert gaps, out
 
 
-# The 32-bit unix build has no ssl module (tools/firmware.py builds it with MICROPY_PY_SSL=0): TLS runs elsewhere.
+# The umqtt32 build has no ssl module (tools/firmware.py builds it with MICROPY_PY_SSL=0): TLS runs elsewhere.
 @pytest.mark.parametrize("case", [c for c in BS_AIO if c not in NO_SSL_32])
 def test_bs_aio_on_32bit_port(env, case):
     ok, out = run_device("unix32", "bs_aio", case, env)

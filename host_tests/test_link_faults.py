@@ -18,7 +18,9 @@ import threading
 
 import pytest
 
+import netns
 import runtimes
+import shim
 from peers import PeerServer
 
 pytest_plugins = ["toxiproxy"]  # toxiproxy_server: one Toxiproxy for the session
@@ -26,7 +28,18 @@ pytest_plugins = ["toxiproxy"]  # toxiproxy_server: one Toxiproxy for the sessio
 
 def _unix(umqtt_dir, *args):
     env = dict(os.environ, MICROPYPATH=runtimes.micropypath(umqtt_dir))
-    p = subprocess.run([runtimes.micropython_cmd(), str(runtimes.HOST_TESTS / "link_faults_client.py")] + [str(a) for a in args],
+    return _device(runtimes.micropython_cmd(), env, args)
+
+
+def _lwip(umqtt_dir, *args):
+    """The lwIP build (umqtt.simple 1.8 frozen) over the namespace's TAP link."""
+    exe, path, extra = runtimes.launch(runtimes.LWIP32)
+    env = dict(os.environ, MICROPYPATH=":".join(path + [str(runtimes.HOST_TESTS)]), **extra)
+    return _device(exe, env, args)
+
+
+def _device(exe, env, args):
+    p = subprocess.run([exe, str(runtimes.HOST_TESTS / "link_faults_client.py")] + [str(a) for a in args],
                        env=env, capture_output=True, text=True, timeout=60, cwd=str(runtimes.REPO))
     lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
     assert lines, p.stdout + p.stderr
@@ -39,14 +52,25 @@ def _cpython(umqtt_dir, *args):
     return link_faults_client.run(*args)
 
 
-RUNTIMES = {"unix_port": _unix, "cpython": _cpython}
+RUNTIMES = {"unix_port": _unix, "cpython": _cpython, "lwip32": _lwip}
 
 
-@pytest.fixture(params=sorted(RUNTIMES))
-def run(request, umqtt_env):
-    if request.param == "unix_port" and runtimes.micropython_cmd() is None:
+# (runtime, umqtt version): lwip32 has umqtt.simple 1.8 frozen in.
+PARAMS = [(rt, v) for rt in ("cpython", "unix_port") for v in sorted(runtimes.umqtt_versions())] + [("lwip32", "18")]
+
+
+@pytest.fixture(params=PARAMS, ids=["%s-umqtt%s" % p for p in PARAMS])
+def run(request):
+    kind, version = request.param
+    if kind == "unix_port" and runtimes.micropython_cmd() is None:
         pytest.fail("`micropython` not found beside %s" % sys.executable, pytrace=False)
-    return lambda *args: RUNTIMES[request.param](umqtt_env.dir, *args)
+    folder = runtimes.umqtt_versions()[version]
+    if kind == "cpython":
+        shim.import_fresh(folder)  # umqtt.simple and emitter_micro of this version, in-process
+    yield lambda case, *args: RUNTIMES[kind](folder, case, netns.HOST, *args)
+    if kind == "cpython":
+        shim.import_fresh(runtimes.default_umqtt_dir(), with_emitter=False)
+        shim._purge(("emitter_micro",))
 
 
 def test_loop_waits_up_to_timeout_and_returns_on_traffic(run, broker):
@@ -67,7 +91,7 @@ def test_garbage_from_peer(run):
         server.close()
     ev = out["events"]
     assert out["detect_ms"] is not None and out["reconnect_ms"] is not None, out
-    assert any(e.startswith("error link to 127.0.0.1 lost") for e in ev), ev
+    assert any(e.startswith("error link to %s lost" % netns.HOST) for e in ev), ev
     assert ev.count("connect") >= 2 and "disconnect" in ev, ev
     assert "while down" in ev and ev[-1] == "after" and out["pending"] == 0, ev  # nothing lost
     print("garbage: link dropped in %d ms, reconnected %d ms later" % (out["detect_ms"], out["reconnect_ms"]))
@@ -153,11 +177,11 @@ def test_toxics_do_what_the_cases_rely_on(toxiproxy_server):
     """timeout 0 holds the link open and silent; slicer tears; limit_data cuts after N bytes;
     reset_peer armed at toxicity 0 before the connection and raised to 1 resets it (an RST)."""
     echo = _Echo()
-    p = toxiproxy_server.proxy(echo.port)
+    p = toxiproxy_server.proxy(echo.port, "127.0.0.1")
     conns = []
 
     def conn():
-        c = socket.create_connection(("127.0.0.1", p.port), timeout=3)
+        c = socket.create_connection((p.host, p.port), timeout=3)
         conns.append(c)
         c.sendall(b"hello")
         assert _recv_all(c, 5)[0] == b"hello"  # relayed

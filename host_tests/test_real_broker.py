@@ -22,6 +22,7 @@ import uuid
 
 import pytest
 
+import netns
 import runtimes
 from broker_harness import BS_DIR, RUNTIMES, VERSIONS, run_in_cpython, run_in_unix_port
 
@@ -45,9 +46,7 @@ def discover():
 
 CASES = discover()
 CPY_CASES = [(m, f) for m, f, _ in CASES]
-# The frozen build has no TLS (its source comes without the mbedtls submodule): TLS cases run elsewhere.
-MP_CASES = [(rt, m, f) for rt in RUNTIMES for m, f, only in CASES
-            if not only and not (rt == runtimes.FROZEN32 and "tls" in f)]
+MP_CASES = [(rt, m, f) for rt in RUNTIMES for m, f, only in CASES if not only]
 
 
 # --- fixtures -----------------------------------------------------------------
@@ -58,7 +57,7 @@ def base_env(broker):
     der.write_bytes(ssl.PEM_cert_to_DER_cert(broker.cert_path.read_text()))
     return {
         "host": broker.host, "port": broker.port, "tls_port": broker.tls_port, "tls_host": "localhost",
-        "secret": broker.secret, "license": broker.license, "ca_der": str(der),
+        "secret": broker.secret, "license": broker.license, "ca_der": str(der), "refused_port": netns.refused_port(),
         "keys": {
             "test": broker.test_key,                       # test/#/ rwslp
             "extend": broker.extend_key,                   # test/#/ rwslpex: private links only
@@ -113,7 +112,7 @@ def _refused_env():
     port = _closed_port()
     return {"host": "127.0.0.1", "port": port, "tls_port": port, "secret": "x", "license": "x",
             "ca_der": "", "keys": {"test": "k", "extend": "k", "rw": "k", "devices": "k", "share": "k"},
-            "run": "r0", "share_group": "grp0", "proxy_port": port, "proxy_name": "none",
+            "run": "r0", "share_group": "grp0", "proxy_port": port, "proxy_name": "none", "refused_port": port,
             "toxiproxy_host": "127.0.0.1", "toxiproxy_port": port}
 
 
@@ -140,8 +139,10 @@ def test_cpython(broker, base_env, proxy, umqtt_env, module, function):
 
 @pytest.mark.parametrize("version,module,function", MP_CASES, ids=["%s-%s.%s" % (runtimes.runtime_id(r), m, f) for r, m, f in MP_CASES])
 def test_unix_port(broker, base_env, proxy, micropython, version, module, function):
-    ok, report = run_in_unix_port(module, function, make_env(broker, base_env, proxy),
-                                  version)
+    env = make_env(broker, base_env, proxy)
+    if version == runtimes.LWIP32:
+        env["tls_host"] = "broker.test"  # lwIP resolves it through the namespace's DNS (tools/netns.py)
+    ok, report = run_in_unix_port(module, function, env, version)
     print(report)
     if not ok:
         pytest.fail(report, pytrace=False)

@@ -45,7 +45,7 @@ def test_broker_killed_and_restarted_mid_telemetry(emitter_bin, micropython, tmp
         sub = Subscriber(b.host, b.port, key, ch, last=count + 100).start()
         assert sub.wait_connected(10), "subscriber did not connect"
         dev = Device("bs_resilience", "device_telemetry",
-                     _telemetry_env(["127.0.0.1:%d" % b.port], key, ch, count, 10, 600),
+                     _telemetry_env(["%s:%d" % (b.host, b.port)], key, ch, count, 10, 600),
                      version)
         assert sub.wait(lambda: len(set(sub.seqs)) >= 150 or not dev.running(), 60), \
             "only %d readings before the kill\n%s" % (sub.unique(), dev.report())
@@ -87,7 +87,7 @@ def test_default_options_ride_out_a_10s_broker_outage(emitter_bin, micropython, 
         # stored (ttl) and replayed to it (last=N) when it resubscribes.
         sub = Subscriber(b.host, b.port, key, ch, last=count + 10).start()
         assert sub.wait_connected(10), "subscriber did not connect"
-        env = _telemetry_env(["127.0.0.1:%d" % b.port], key, ch, count, interval_ms, 600)
+        env = _telemetry_env(["%s:%d" % (b.host, b.port)], key, ch, count, interval_ms, 600)
         env["defaults"] = True
         dev = Device("bs_resilience", "device_telemetry", env, version)
         assert sub.wait(lambda: sub.unique() >= 25 or not dev.running(), 30), dev.report()
@@ -127,7 +127,7 @@ def test_broker_down_at_boot(emitter_bin, micropython, tmp_path, version):
         ch = "devices/%s/telemetry/" % uuid.uuid4().hex[:8]
         sub = Subscriber(b.host, b.port, key, ch, last=count + 10).start()
         dev = Device("bs_resilience", "device_telemetry",
-                     _telemetry_env(["127.0.0.1:%d" % b.port], key, ch, count, 250, 600),
+                     _telemetry_env(["%s:%d" % (b.host, b.port)], key, ch, count, 250, 600),
                      version)
         time.sleep(3.0)
         assert dev.running(), "device ended while the broker was down:\n" + dev.report()
@@ -170,7 +170,7 @@ def test_cluster_failover(emitter_bin, micropython, tmp_path, version):
             paho_publish(n1.host, n1.port, "%s/%s" % (key, ch), json.dumps({"probe": 1}))
             sub.wait(lambda: sub.probes > 0, 1)
         dev = Device("bs_resilience", "device_telemetry",
-                     _telemetry_env(["127.0.0.1:%d" % n1.port, "127.0.0.1:%d" % n2.port], key, ch,
+                     _telemetry_env(["%s:%d" % (n1.host, n1.port), "%s:%d" % (n2.host, n2.port)], key, ch,
                                     count, 10, 0),
                      version)
         assert sub.wait(lambda: len(set(sub.seqs)) >= 100 or not dev.running(), 60), dev.report()

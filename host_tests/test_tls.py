@@ -136,10 +136,10 @@ def test_reconnect_after_a_reset_reuses_the_context(tls_run, toxiproxy_server, b
     the same SSL context, the QoS 1 publish that met the reset arrives; a wrong CA is an error event."""
     p = toxiproxy_server.proxy(broker.tls_port, broker.host)
     try:
-        out = tls_run("reconnect", port=p.port, wrong_ca=pki.test_ca, toxiproxy_host=p.server.host,
+        out = tls_run("reconnect", port=p.port, host=p.host, wrong_ca=pki.test_ca, toxiproxy_host=p.server.host,
                       toxiproxy_port=p.server.api_port, proxy_name=p.name)
     finally:
         p.clear()
         p.delete()
     assert out.startswith("RECONNECTED same_context=True connects=2 got=['met the reset', 'after']"), out
-    assert "WRONG_CA connected=False error=connect to 127.0.0.1 failed" in out, out
+    assert "WRONG_CA connected=False error=connect to %s failed" % p.host in out, out

@@ -19,7 +19,7 @@ def test_scenarios_exist():
 @pytest.mark.parametrize("runtime,module,function", CASES, ids=["%s-%s.%s" % (runtimes.runtime_id(r), m, f) for r, m, f in CASES])
 def test_unix_port(micropython, runtime, module, function):
     env = None
-    if runtime == "lwip32":  # runtimes.LWIP32
+    if runtime == runtimes.LWIP32:
         # In-process, lwIP would carry nothing: the bytes go client socket -> relay -> peer socket and back.
         env = {"ROGUE_RELAY": rogue_relay.serve(netns.HOST).address}
     result = runtimes.run_scenario(module, function, runtime, env=env)

@@ -67,10 +67,12 @@ def enter():
     return None
 
 
-def device_env():
-    """The environment an lwIP device (the lwip32 build) needs to attach to one of the TAP devices."""
+def device_env(joined=True):
+    """The environment an lwIP device (the lwip32 build) needs to attach to the first free TAP device;
+    joined: its WiFi is up from the start, as after a board's boot.py (a board app joins by itself)."""
     return {"LWIP_TAP": ",".join("tap%d" % i for i in range(_TAPS)), "LWIP_IP": DEVICE_BASE,
-            "LWIP_NETMASK": NETMASK, "LWIP_GW": BRIDGE_HOST, "LWIP_DNS": BRIDGE_HOST}
+            "LWIP_NETMASK": NETMASK, "LWIP_GW": BRIDGE_HOST, "LWIP_DNS": BRIDGE_HOST,
+            "LWIP_JOINED": "1" if joined else "0"}
 
 
 # --- a DNS server for the namespace: what the lwIP devices resolve names with ---------------------
@@ -113,3 +115,16 @@ def serve_dns():
                 pass  # a malformed query gets no answer, as from a real server
 
     threading.Thread(target=run, daemon=True, name="netns-dns").start()
+
+
+_refusing = None
+
+
+def refused_port():
+    """A port on HOST that refuses connections (bound, never listening), held for the process's life."""
+    global _refusing
+    if _refusing is None:
+        import socket
+        _refusing = socket.socket()
+        _refusing.bind((HOST, 0))
+    return _refusing.getsockname()[1]

@@ -39,6 +39,7 @@
 
 #define FRAME_MAX (1514 + 4)        // an Ethernet frame at MTU 1500, with room for a VLAN tag
 #define FRAMES_PER_POLL (64)        // bounds one poll's work when the kernel has queued a burst
+#define IFNAMSIZ_LWIPTAP (16)       // IFNAMSIZ of <net/if.h>, which cannot be included beside lwIP (tapdev.c)
 #define VM_BRANCHES_PER_CLOCK (256) // VM branches between two reads of the clock
 
 // Cyw43 link states, as the Pico W's WLAN.status() reports them (network.STAT_*).
@@ -277,27 +278,52 @@ __attribute__((constructor)) static void lwiptap_start(void) {
     ip_addr_copy_from_ip4(dns_server, dns);
     dns_setserver(0, &dns_server);
 
-    const char *name = getenv("LWIP_TAP");
-    if (name == NULL) {
-        name = "tap0";
+    // A comma list: the first device no other process holds (EBUSY) is taken, and its index in the list
+    // is added to LWIP_IP, so several devices can share the namespace's bridge at once.
+    const char *list = getenv("LWIP_TAP");
+    if (list == NULL) {
+        list = "tap0";
     }
-    if (*name == '\0') {
+    if (*list == '\0') {
         return;
     }
-    uint8_t mac[6];
-    if (!env_mac(&ip, mac)) {
-        return;
+    char name[IFNAMSIZ_LWIPTAP];
+    int index = 0;
+    for (const char *p = list;; index++) {
+        size_t n = strcspn(p, ",");
+        if (n >= sizeof(name)) {
+            n = sizeof(name) - 1;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        tap_fd = lwiptap_tapdev_open(name);
+        if (tap_fd >= 0 || tap_fd != -EBUSY || p[n] == '\0') {
+            break;
+        }
+        p += n + 1;
     }
-    memcpy(tap_netif.hwaddr, mac, 6);
-    tap_fd = lwiptap_tapdev_open(name);
     if (tap_fd < 0) {
         fprintf(stderr, "lwip32: cannot attach TAP '%s': %s\n", name, strerror(-tap_fd));
         return;
     }
+    ip4_addr_set_u32(&ip, lwip_htonl(lwip_ntohl(ip4_addr_get_u32(&ip)) + index));
+    uint8_t mac[6];
+    if (!env_mac(&ip, mac)) {
+        close(tap_fd);
+        tap_fd = -1;
+        return;
+    }
+    memcpy(tap_netif.hwaddr, mac, 6);
     netif_add(&tap_netif, &ip, &mask, &gw, NULL, tap_netif_init, ethernet_input);
     netif_set_default(&tap_netif);
     netif_set_up(&tap_netif); // administratively up; the link (the association) waits for connect()
     have_netif = true;
+    const char *joined = getenv("LWIP_JOINED");
+    if (joined != NULL && *joined == '1') {
+        // As after a board's boot.py has joined: for test runners that are not a board app.
+        wifi_state = STAT_GOT_IP;
+        set_link(true);
+    }
 }
 
 /******************************************************************************/
@@ -447,6 +473,24 @@ static mp_obj_t lwiptap_stats(void) {
     dict_int(d, "tx_dropped", tx_dropped);
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_link), mp_obj_new_bool(have_netif && netif_is_link_up(&tap_netif)));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_tap), mp_obj_new_bool(tap_fd >= 0));
+    // Each active connection: (state, local port, remote port, pbufs queued to send, send buffer free,
+    // bytes received and not yet taken, out-of-order pbufs held): who holds lwIP's memory.
+    mp_obj_t conns = mp_obj_new_list(0, NULL);
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb != NULL; pcb = pcb->next) {
+        mp_int_t ooseq = 0;
+        #if TCP_QUEUE_OOSEQ
+        for (struct tcp_seg *seg = pcb->ooseq; seg != NULL; seg = seg->next) {
+            ooseq += pbuf_clen(seg->p);
+        }
+        #endif
+        mp_obj_t t[7] = {
+            mp_obj_new_int(pcb->state), mp_obj_new_int(pcb->local_port), mp_obj_new_int(pcb->remote_port),
+            mp_obj_new_int(pcb->snd_queuelen), mp_obj_new_int(tcp_sndbuf(pcb)),
+            mp_obj_new_int(TCP_WND - pcb->rcv_wnd), mp_obj_new_int(ooseq),
+        };
+        mp_obj_list_append(conns, mp_obj_new_tuple(7, t));
+    }
+    mp_obj_dict_store(d, mp_obj_new_str("conns", 5), conns);
     return d;
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(lwiptap_stats_obj, lwiptap_stats);

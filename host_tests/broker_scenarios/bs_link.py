@@ -8,7 +8,7 @@ Run by host_tests/test_real_broker.py on both runtimes, per umqtt version.
 import time
 
 import emitter_micro
-from bs_util import (RefusingPort, as_env, client, close, options, payloads, proxy_enabled, raises, settle, toxic,
+from bs_util import (as_env, client, close, options, payloads, proxy_enabled, raises, settle, toxic,
                      uid, untoxic, wait_for)
 
 
@@ -146,8 +146,7 @@ def case_resubscribe_refused_after_keyban(env):
 def case_failover_moves_to_next_host(env):
     """A host list: a refused host is skipped, and a lost link moves on to the next host."""
     env = as_env(env)
-    refusing = RefusingPort()
-    hosts = ["127.0.0.1:%d" % refusing.port, "127.0.0.1:%d" % env.proxy_port, env.host]  # the last on "port"
+    hosts = ["%s:%d" % (env.host, env.refused_port), "%s:%d" % (env.host, env.proxy_port), env.host]  # the last on "port"
     errors, ups = [], []
     em = emitter_micro.Emitter(options(env, host=hosts, reconnect=True, backoff_ms=(20, 80)))
     em.on("error", lambda e: errors.append(e["message"]))
@@ -165,5 +164,4 @@ def case_failover_moves_to_next_host(env):
         wait_for(em, lambda: got, "a round trip on the third host")
     finally:
         proxy_enabled(env, True)
-        refusing.close()
         close(em)

@@ -150,28 +150,3 @@ def proxy_enabled(env, on):
     """Open or close this test's proxy: closed, it refuses connections and cuts the live ones (the broker
     unreachable); opened again, it listens on the same port."""
     toxiproxy(env, "POST", "/proxies/%s" % env.proxy_name, {"enabled": bool(on)})
-
-
-class RefusingPort:
-    """A loopback port bound but never listening, held until close(): a connection to it is refused."""
-
-    def __init__(self):
-        import random
-        import socket
-        self.sock = None
-        for _ in range(50):
-            port = 20000 + random.getrandbits(15) % 40000
-            s = socket.socket()
-            try:
-                s.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-            except OSError:
-                s.close()
-                continue
-            self.sock, self.port = s, port
-            return
-        raise AssertionError("no free loopback port to bind in 50 tries")
-
-    def close(self):
-        if self.sock:
-            self.sock.close()
-            self.sock = None
