@@ -1,22 +1,19 @@
-"""asyncio front-end: `em = await aio.connect(options)`; every call that waits for the broker is a coroutine.
+"""asyncio client: `em = await aio.connect(options)`; every call that waits for the broker is a coroutine.
 
-A background task keeps the link (reading, keepalive, half-open detection,
-reconnect with backoff, resubscribe, the queue); no task waits on the network.
-MQTT is written here over asyncio streams; topics, payloads, request bodies,
-answers, routing, the queue and the backoff are the sync client's. Imported
-only when used: a sync-only device never loads it.
+A link task keeps the link (keepalive, half-open detection, reconnect with backoff, resubscribe, the
+queue); a reader task parses what arrives (mqtt.Parser) and routes it; packets are written straight
+to the socket when it takes them, and drained by a task when it does not. The options, events,
+routing, queue and backoff are core.Core's, as the sync client's; umqtt.simple is never loaded.
 """
-import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
+import errno
 import time
 
 import asyncio
 
-from .aiocalls import Calls
-from .aiowire import LOST, PING, SUBACK, Wire, connect_packet, pid_packet, within
-from .client import Emitter as _Sync
-from .message import EmitterMessage
-from .resilience import down
-from .subscriptions import _routing
+from . import mqtt
+from .aiocalls import LOST, Calls, shut, within
+from .core import Core
+
 
 
 async def connect(options=None):
@@ -24,58 +21,28 @@ async def connect(options=None):
     return await Emitter(options).connect()
 
 
-async def _shut(w):
-    try:
-        w.close()
-        await within(w.wait_closed(), 1000)
-    except Exception:
-        pass
-
-
-class _Routes:
-    """Where subscriptions.route keeps its handler per channel (the sync client keeps it on its Receiver)."""
-
-    routes = None
-
-
-class Emitter(Calls, Wire, _Sync):
-    """The asyncio client: the sync Emitter's options, events and state, its link kept by a task."""
+class Emitter(Calls, Core):
+    """The asyncio client. Fields: core.Core's (and the objects it names), aiocalls' waits (_acks), and
+    the link's own, set here."""
 
     def __init__(self, options=None):
-        o = dict(options or {})
-        self.message_queue = o.pop("message_queue", 16)
+        o = options or {}
+        super().__init__(o, ("message_queue",))
+        self.message_queue = o.get("message_queue", 16)
         if not self.message_queue > 0:
             raise ValueError("message_queue must be > 0")
-        super().__init__(o)
-        self._rx = _Routes()
         self.up = asyncio.Event()  # set while connected
         self.inbox = []  # messages for messages(), oldest first
         self._new = asyncio.Event()
         self._wake = asyncio.Event()
         self._kick = asyncio.Event()
-        # packet id -> [Event (None: sent from the queue), answer, error, ack type (None: an answer), publish to
-        # send again if the link goes first, deadline (set once the packet is written), ms to wait]
+        # packet id -> [Event (None: sent from the queue), answer, error, ack type (None: an answer),
+        # publish to send again if the link goes first, deadline]
         self._acks = {}
-        self._out = []
-        self._pid = 0
-        self._task = self._rd = self._wr = self._w = self._ping_at = self._rx_at = self._tx_at = None
+        self._p = mqtt.Parser()
+        self._task = self._rd = self._wr = self._w = self._sock = self._ping_at = self._rx_at = self._tx_at = None
         self._over = False
-        self._got = self._due = self._sent
-
-    # --- plain calls ---------------------------------------------------------------------
-    def on(self, event, callback):
-        """Register callback for event; events held until now are delivered by the link task."""
-        super().on(event, callback)
-        if self._held:
-            self._wake.set()
-
-    def pending(self):
-        """Publishes not yet acknowledged that wait for the link: queued, or sent from the queue."""
-        n = len(self._backlog.q) if self._backlog else 0
-        for a in self._acks.values():
-            if a[0] is None:
-                n += 1
-        return n
+        self._sent = self._got = self._due = time.ticks_ms()
 
     def messages(self):
         """An async iterator over the messages no handler takes, in order (bounded by message_queue)."""
@@ -83,6 +50,12 @@ class Emitter(Calls, Wire, _Sync):
 
     def loop(self, timeout_ms=0):
         raise RuntimeError("the asyncio client's link task runs the loop")
+
+    def on(self, event, callback):
+        """Register callback for event; events held until now are delivered by the link task."""
+        super().on(event, callback)
+        if self._held:
+            self._wake.set()
 
     # --- connecting --------------------------------------------------------------------
     async def connect(self):
@@ -103,75 +76,50 @@ class Emitter(Calls, Wire, _Sync):
             self._task = asyncio.create_task(self._keep())
         return self
 
-    async def disconnect(self):
-        """Close the connection cleanly; no reconnect after it."""
-        self._closed = self._over = True
-        if self.connected:
-            self._put(b"\xe0\x00")  # DISCONNECT
-            end = time.ticks_add(time.ticks_ms(), 1000)
-            while (self._out or self._tx_at is not None) and self._w and time.ticks_diff(end, time.ticks_ms()) > 0:
-                await asyncio.sleep(0.01)
-        cur = asyncio.current_task()
-        for t in (self._task, self._rd, self._wr):
-            if t is not None and t is not cur:
-                t.cancel()
-        self._task = self._rd = self._wr = None
-        w, self._w = self._w, None
-        self._fail()
-        self.up.clear()
-        self._new.set()
-        if self.connected:
-            self.connected = False
-            self._emit("disconnect")
-        if w:
-            await _shut(w)
-
     async def _open(self):
-        self._host_i = i = (self._host_i + 1) % len(self.hosts)
-        host, _, port = self.hosts[i].partition(":")
-        port = int(port) if port else self.port
+        host, port = self._next_host()
         ms = int(self.timeout * 1000)
         kw = {"ssl": self._tls, "server_hostname": host} if self._tls else {}
         r, w = await within(asyncio.open_connection(host, port, **kw), ms)
         self._w = w
-        try:
-            # TCP_NODELAY on MicroPython (CPython's asyncio sets it), by the port's numbers (link.py).
-            import socket
-            w.s.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
-        except (AttributeError, OSError):
-            pass
-        w.write(connect_packet(self))
+        s = self._sock = getattr(w, "s", None)  # MicroPython's stream: its socket, written straight to
+        import socket
+        if s is not None and getattr(socket, "__name__", "") != "lwip":
+            try:
+                # TCP_NODELAY on MicroPython (CPython's asyncio sets it), by the port's numbers; not on
+                # modlwip, whose writes stall when small segments fill its queue (link.py says why).
+                s.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
+            except (AttributeError, OSError):
+                pass
+        user = self._options.get("username")
+        w.write(mqtt.connect(self.client_id.encode(), self.keepalive, self._will, user and user.encode()))
         await within(w.drain(), ms)
         ack = await within(r.readexactly(4), ms)
         if ack[0] != 0x20 or ack[3]:
             raise ValueError("CONNACK %r" % ack)
         self._sent = self._got = time.ticks_ms()
         self._ping_at = self._rx_at = self._tx_at = None
-        self._out = []
+        self._p.reset()
         self._rd = asyncio.create_task(self._read(r, w))
-        self._wr = asyncio.create_task(self._write(w))
+        self._wr = asyncio.create_task(self._drain(w))
         # The broker keeps no sessions; subscriptions made meanwhile are sent too.
         done = []
-        while True:
-            todo = [t for t in self._subs or () if t not in done]
+        while self._subs:
+            todo = [t for t in self._subs.topics() if t not in done]
             if not todo:
                 break
             for t in todo:
                 done.append(t)
-                pid = self._next()
                 # Bounded here: the link task, which expires waits, may be the one waiting.
-                a = await within(self._wait(pid, pid_packet(0x82, pid, t, b"\0"), SUBACK), ms)
+                a = await within(self._ack_wait(mqtt.SUBSCRIBE, t), ms)
                 if a[1] is LOST:
                     return  # the link went meanwhile, and that was told
-                if a[1][2:] == b"\x80" and t in self._subs:
-                    del self._subs[t]  # refused now (a banned key): the 'error' event told why
-        _routing(self)
-        self.connected = True
-        self._delay = 0
+                if a[1] == 0x80:
+                    self._subs.drop(t)  # refused now (a banned key): the 'error' event told why
+        self._up()
         self.up.set()
-        self._emit("connect")
-        if self._backlog:
-            self._backlog.drain(self)
+        if self._queue:
+            self._send_queue()
 
     def _dead(self, err):
         """The link (or an attempt) failed: stop its tasks, close it, end the waits, tell, plan the retry."""
@@ -179,27 +127,27 @@ class Emitter(Calls, Wire, _Sync):
         for t in (self._rd, self._wr):
             if t is not None and t is not cur:
                 t.cancel()
-        self._rd = self._wr = None
+        self._rd = self._wr = self._sock = None
         w, self._w = self._w, None
         if w:
-            asyncio.create_task(_shut(w))
+            asyncio.create_task(shut(w))
         self.up.clear()
         again = self._fail()
         try:
-            down(self, err)  # the sync client's: 'error', 'disconnect', raise with reconnect off, next retry
+            self._lost(err)  # 'error', 'disconnect'; raises with reconnect off
         except Exception:
             self._over = True
             self._new.set()
         else:
-            # Publishes sent but not acknowledged go again first, in order, then the queue.
-            old, self._backlog = self._backlog, None
-            for p in again + (old.q if old else []):
-                self._queue(*p)
+            if again:  # publishes sent but not acknowledged go again first, in order, then the queue
+                if self._queue is None:
+                    from .resilience import Backlog
+                    self._queue = Backlog(self._options)
+                self._queue.push_front(again)
         self._wake.set()
 
     def _fail(self):
         """End every wait with LOST; return the publishes to send again."""
-        self._out = []
         acks, self._acks = self._acks, {}
         again = []
         for pid in sorted(acks):
@@ -209,6 +157,13 @@ class Emitter(Calls, Wire, _Sync):
             a[1] = LOST
             if a[0]:
                 a[0].set()
+        if self._asks:
+            for pid in list(self._asks.waits):
+                w = self._asks.waits[pid]
+                if w[0] is None:
+                    w[0] = LOST
+                    if w[1]:
+                        w[1].set()
         return again
 
     # --- the link task -----------------------------------------------------------------
@@ -217,11 +172,11 @@ class Emitter(Calls, Wire, _Sync):
             if self._held:
                 self._deliver_held()
             if self.connected:
-                if self._backlog:
-                    self._backlog.drain(self)
+                if self._queue:
+                    self._send_queue()
                 nap = min(self._check(), self._expire())
             else:
-                nap = time.ticks_diff(self._retry, time.ticks_ms())
+                nap = self._backoff.wait() if self._backoff else 0
                 if nap <= 0:
                     try:
                         await self._open()
@@ -254,39 +209,103 @@ class Emitter(Calls, Wire, _Sync):
         if idle < ka:
             return min(ka - idle, ms // 2)
         self._ping_at = now
-        self._put(PING)
+        self._put(mqtt.PINGREQ, 2)
         return ms // 2
 
-    def _deliver(self, topic, msg):
-        if topic[:8] == b"emitter/":
-            from .requests import on_answer
-            on_answer(self, topic[8:-1].decode(), msg)
+    # --- reading and writing -----------------------------------------------------------
+    async def _read(self, r, w):
+        p = self._p
+        into = getattr(r, "readinto", None)  # MicroPython's stream; CPython's reads bytes
+        try:
+            while True:
+                pk = p.next()
+                if pk:
+                    self._packet(p, *pk)
+                    continue
+                # A packet under way: its rest must follow within the timeout, counted from the last progress.
+                self._rx_at = time.ticks_ms() if p.i < p.n else None
+                mv = p.space()
+                if into:
+                    n = await into(mv)
+                    if n is None:
+                        continue  # woken with nothing to read (TLS: a record not all in)
+                else:
+                    b = await r.read(len(mv))
+                    n = len(b)
+                    mv[:n] = b
+                if not n:
+                    raise EOFError("closed by the broker")
+                p.n += n
+                self._got = time.ticks_ms()
+                self._ping_at = None
+        except Exception as e:
+            if self._w is w and not self._closed:
+                self._rd = None
+                self._dead(e)
+
+    def _packet(self, p, first, j, end):
+        kind = first & 0xF0
+        if kind == mqtt.PUBLISH:
+            pid = self._incoming(p, first, j, end)
+            if pid:
+                b = bytearray(4)  # the broker sends QoS 0 only: a PUBACK is rare
+                self._put(b, mqtt.puback(b, pid))
+        elif kind == mqtt.PUBACK or kind == mqtt.SUBACK or kind == mqtt.UNSUBACK:
+            pid = p.buf[j] << 8 | p.buf[j + 1]
+            a = self._acks.get(pid)
+            if a and a[3] == kind:
+                del self._acks[pid]
+                a[1] = p.buf[end - 1]
+                if a[0]:
+                    a[0].set()
+
+    def _put(self, b, k):
+        """Write b[:k]: straight to the socket when nothing waits before it, else after what does."""
+        w, s = self._w, self._sock
+        if w is None:
             return
-        m = EmitterMessage(topic.decode(), msg)
-        h = self._route and self._route(self, m.channel)
-        if h:
-            self._call("message", h, m)
-        elif "message" in self._handlers:
-            self._emit("message", m)
+        if s is not None and not w.out_buf:
+            n = s.write(b, k) or 0  # non-blocking: what the socket takes now
+            if n == k:
+                self._sent = time.ticks_ms()
+                return
+            w.out_buf = bytes(memoryview(b)[n:k])
         else:
-            q = self.inbox
-            if len(q) >= self.message_queue:
-                q.pop(0)
-                self.dropped += 1
-            q.append(m)
-            self._new.set()
+            w.write(bytes(memoryview(b)[:k]))  # a copy: b is reused
+        self._kick.set()
+
+    async def _drain(self, w):
+        # The one task that drains: MicroPython's streams allow one drain at a time.
+        try:
+            while True:
+                await self._kick.wait()
+                self._kick.clear()
+                self._tx_at = time.ticks_ms()
+                await w.drain()
+                self._tx_at = None
+                self._sent = time.ticks_ms()
+        except Exception as e:
+            if self._w is w and not self._closed:
+                self._wr = None
+                self._dead(e)
+
+    def _unrouted(self, m):
+        if "message" in self._handlers:
+            self._emit("message", m)
+            return
+        q = self.inbox
+        if len(q) >= self.message_queue:
+            q.pop(0)
+            self.missed += 1
+        q.append(m)
+        self._new.set()
 
     def _emit(self, name, arg=None):
-        # Answers and errors that carry the packet id of a wait end it (or mark it failed).
-        if type(arg) is dict:
+        # An error that carries the packet id of a publish or subscription awaited marks it refused.
+        if name == "error" and type(arg) is dict:
             a = self._acks.get(arg.get("req"))
             if a:
-                if a[3] is None:
-                    del self._acks[arg["req"]]
-                    a[1] = arg
-                    a[0].set()
-                elif name == "error":
-                    a[2] = arg
+                a[2] = arg
         super()._emit(name, arg)
 
 
@@ -305,4 +324,3 @@ class _Messages:
             em._new.clear()
             await em._new.wait()
         return em.inbox.pop(0)
-

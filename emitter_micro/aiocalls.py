@@ -1,129 +1,107 @@
-"""The asyncio client's calls (the sync client's names and arguments, as coroutines) and their waits.
-
-Each call lets the sync code build what it sends (validation, topic, request
-body) against a Capture, which records instead of sending; aio.py sends it.
-"""
-import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
+"""The asyncio client's calls (the sync client's names and arguments, as coroutines) and their waits."""
+import errno
 import time
 
 import asyncio
 from micropython import const
 
-from . import EmitterError
-from . import topic as T
-from .aiowire import EXPIRED, LOST, PUBACK, pid_packet, publish_packet, within
-from .message import payload
-from .resilience import enqueue
-from .subscriptions import _routing
+from . import mqtt
+from .message import EmitterError, payload
 
-_OUT_MAX = const(16)  # packets waiting for the writer before a QoS 0 publish waits its turn
+_BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publish waits its turn
+LOST = object()  # the answer of a wait whose link went down
+EXPIRED = object()  # the answer of a wait that timed out
 
 
-class Capture:
-    """Stands in for the client while sync code builds a call: what it would send, or subscribe to."""
+async def within(aw, ms):
+    """aw, or OSError(ETIMEDOUT) after ms."""
+    try:
+        return await asyncio.wait_for(aw, ms / 1000)
+    except asyncio.TimeoutError:
+        raise OSError(errno.ETIMEDOUT)
 
-    connected = False
-    _subs = _rx = None
 
-    def _send(self, t, msg, qos=0, retain=False):
-        self.t, self.msg, self.qos, self.retain = t, msg, qos, retain
-
-    def _not_nested(self):
+async def shut(w):
+    """Close a stream, waiting at most a second."""
+    try:
+        w.close()
+        await within(w.wait_closed(), 1000)
+    except Exception:
         pass
 
 
 class Calls:
     """The calls that wait for the broker; aio.Emitter inherits them."""
 
-    _apub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic
-
     async def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel; qos=1 returns once acked (queued, returning at once, while the link is down)."""
-        p = self._apub  # a telemetry loop publishes to one topic: built once
-        if key is not p[0] or channel is not p[1] or ttl != p[2] or me != p[3]:
-            p = self._apub = (key, channel, ttl, me, T.build(key, T.channel(channel), T.options(ttl=ttl, me=me)))
-        await self._send(p[4], payload(message), qos, retain)
+        await self._send(self._topic(key, channel, ttl, me), payload(message), qos, retain)
 
     async def publish_with_link(self, name, message, qos=0, retain=False):
         """Publish message through link name."""
-        from .requests import publish_with_link
-        c = Capture()
-        publish_with_link(c, name, message, qos, retain)
-        await self._send(c.t, c.msg, c.qos, c.retain)
+        from .requests import link_publish
+        t, msg = link_publish(name, message)
+        await self._send(mqtt.wire(t), msg, qos, retain)
 
     async def subscribe(self, key, channel, last=None, since=None, until=None, handler=None):
         """Subscribe to channel; returns once the broker acked. handler gets its messages, else messages()."""
-        from .subscriptions import subscribe
-        await self._subscribe(subscribe, (key, channel, last, since, until, handler))
+        from .subscriptions import topic
+        await self._subscribe(*topic(key, channel, last, since, until), handler)
 
     async def subscribe_with_group(self, key, channel, group, handler=None):
         """Subscribe as a member of share group: each message goes to one member."""
-        from .subscriptions import subscribe_with_group
-        await self._subscribe(subscribe_with_group, (key, channel, group, handler))
+        from .subscriptions import group_topic
+        await self._subscribe(*group_topic(key, channel, group), handler)
 
-    async def _subscribe(self, build, args):
-        c = Capture()
-        build(c, *args)  # subscriptions.py validates and builds the topic, recorded in c._subs
-        for t in c._subs:
-            v = c._subs[t]
-        if self._subs is None:
-            self._subs = {}
-        # Recorded first: stored messages the broker replays arrive before the SUBACK.
-        self._subs[t] = v
-        _routing(self)
+    async def _subscribe(self, t, ch, handler):
+        subs = self._subs
+        if subs is None:
+            from .subscriptions import Subscriptions
+            subs = self._subs = Subscriptions()
+        subs.add(t, ch, handler)  # before the SUBSCRIBE: stored messages the broker replays come first
         if self.connected:
-            try:
-                await self._ack(0x82, t, b"\0")
-            except EmitterError:
-                if self._subs.get(t) is v:
-                    del self._subs[t]
-                    _routing(self)
-                raise
+            a = await self._ack_wait(mqtt.SUBSCRIBE, t)
+            if a[1] is not LOST and (a[2] or a[1] == 0x80):
+                if subs.table.get(t, (0, 0))[1] is handler:
+                    subs.drop(t)
+                raise EmitterError(a[2] or {"status": 0, "message": "subscription refused", "req": 0})
 
     async def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
-        from .subscriptions import unsubscribe
-        subs = self._subs or {}
-        c = Capture()
-        c._subs = dict(subs)
-        unsubscribe(c, key, channel)
-        gone = [t for t in subs if t not in c._subs] or [T.build(key, T.channel(channel, T.SUBSCRIBE))]
-        for t in gone:
-            subs.pop(t, None)
-        _routing(self)
-        for t in gone:
+        subs = self._subs
+        if subs is None:
+            from .subscriptions import Subscriptions
+            subs = self._subs = Subscriptions()
+        topics = subs.matching(key, channel)
+        for t in topics:
+            subs.drop(t)
+        for t in topics:
             if self.connected:
-                await self._ack(0xA2, t, b"")
+                await self._ack_wait(mqtt.UNSUBSCRIBE, t)
 
     async def presence(self, key, channel, status=True, changes=True, timeout_ms=None):
         """Who is on channel (status); changes=True also follows joins and leaves (the 'presence' event)."""
-        from .requests import presence
-        return await self._request(presence, (key, channel, status, changes), timeout_ms)
+        return await self._request("presence", (key, channel, status, changes), timeout_ms)
 
     async def keygen(self, key, channel, permissions="rw", ttl=0, timeout_ms=None):
         """Make a key for channel from the secret (or an extend key)."""
-        from .requests import keygen
-        return await self._request(keygen, (key, channel, permissions, ttl), timeout_ms)
+        return await self._request("keygen", (key, channel, permissions, ttl), timeout_ms)
 
     async def me(self, timeout_ms=None):
         """This connection's id and links."""
-        from .requests import me
-        return await self._request(me, (), timeout_ms)
+        return await self._request("me", (), timeout_ms)
 
     async def keyban(self, secret, target, banned=True, timeout_ms=None):
         """Ban (or unban) key target; needs the secret."""
-        from .requests import keyban
-        return await self._request(keyban, (secret, target, banned), timeout_ms)
+        return await self._request("keyban", (secret, target, banned), timeout_ms)
 
     async def link(self, key, channel, name, subscribe=True, timeout_ms=None):
         """Make name (1-2 alphanumerics) a shortcut for channel; subscribe=True also subscribes."""
-        from .requests import link
-        return await self._request(link, (key, channel, name, subscribe), timeout_ms)
+        return await self._request("link", (key, channel, name, subscribe), timeout_ms)
 
     async def history(self, key, channel, last=1, since=None, until=None, timeout_ms=None):
         """Stored messages of channel: the last N, or those in a time window."""
-        from .requests import history
-        return await self._request(history, (key, channel, last, since, until), timeout_ms)
+        return await self._request("history", (key, channel, last, since, until), timeout_ms)
 
     async def flush(self, timeout_ms):
         """Wait until every queued publish is acknowledged: True, or False on timeout."""
@@ -134,14 +112,115 @@ class Calls:
             await asyncio.sleep(0.02)
         return True
 
-    # --- waits for the broker -------------------------------------------------------
-    def _next(self):
-        p = self._pid
+    def pending(self):
+        """Publishes not yet acknowledged that wait for the link: queued, or sent from the queue."""
+        n = self._queue.count() if self._queue else 0
+        for a in self._acks.values():
+            if a[0] is None:
+                n += 1
+        return n
+
+    async def disconnect(self):
+        """Close the connection cleanly; no reconnect after it."""
+        self._closed = self._over = True
+        if self.connected:
+            self._put(mqtt.DISCONNECT, 2)
+            end = time.ticks_add(time.ticks_ms(), 1000)
+            while self._tx_at is not None and self._w and time.ticks_diff(end, time.ticks_ms()) > 0:
+                await asyncio.sleep(0.01)
+        cur = asyncio.current_task()
+        for t in (self._task, self._rd, self._wr):
+            if t is not None and t is not cur:
+                t.cancel()
+        self._task = self._rd = self._wr = self._sock = None
+        w, self._w = self._w, None
+        self._fail()
+        self.up.clear()
+        self._new.set()
+        if self.connected:
+            self.connected = False
+            self._emit("disconnect")
+        if w:
+            await shut(w)
+
+    # --- sending and waiting ------------------------------------------------------------
+    def _write(self, t, msg, qos, retain, pid):
+        """A PUBLISH: head and payload in the reused buffer where they fit, else the payload after it."""
+        b = self._buf
+        if len(t) + 8 > len(b):
+            b = self._buf = bytearray(len(t) + 8)
+        i = mqtt.publish(b, t, qos, retain, pid, len(msg))
+        k = i + len(msg)
+        if k <= len(b):
+            b[i:k] = msg
+            self._put(b, k)
+        else:
+            self._put(b, i)
+            self._put(msg, len(msg))
+
+    def _free_pid(self):
+        asks = self._asks.waits if self._asks else ()
         while True:
-            p = p % 65535 + 1
-            if p not in self._acks:
-                self._pid = p
+            p = self._next_pid()
+            if p not in self._acks and p not in asks:
                 return p
+
+    async def _send(self, t, msg, qos=0, retain=False):
+        self._valid(t, msg, qos)
+        if not self.connected or self._queue:
+            if self._over or not self.connected and not self.reconnect:
+                raise OSError(errno.ENOTCONN)
+            self._enqueue(t, msg, qos, retain)
+            self._wake.set()
+            return
+        w = self._w
+        while self._sock is not None and w is self._w and len(w.out_buf) > _BEHIND:
+            await asyncio.sleep_ms(10)  # the socket is behind: wait for it, never pile up
+        if not qos:
+            self._write(t, msg, 0, retain, 0)
+            await asyncio.sleep(0)
+            return
+        pid = self._free_pid()
+        a = self._expect(pid, mqtt.PUBACK, asyncio.Event(), (t, msg, qos, retain))
+        self._write(t, msg, 1, retain, pid)
+        await self._until(a)
+        if a[1] is LOST and self._over:
+            raise OSError(errno.ENOTCONN)  # the link went and will not come back: not sent
+        if a[2]:
+            raise EmitterError(a[2])  # refused by the broker (it acks anyway)
+
+    def _send_queue(self):
+        """Send what waits in the queue: QoS 1 entries stay pending until acknowledged."""
+        q = self._queue
+        while q.count() and self.connected and not (self._sock is not None and self._w.out_buf):
+            e = q.pop()
+            pid = 0
+            if e[2]:
+                pid = self._free_pid()
+                self._expect(pid, mqtt.PUBACK, None, e)
+            self._write(e[0], e[1], e[2], e[3], pid)
+        if not q.count():
+            self._queue = None
+
+    def _expect(self, pid, kind, event, redo=None, ms=None):
+        """Register the wait for the ack (or answer) of pid; its clock starts now (_expire)."""
+        a = self._acks[pid] = [event, None, None, kind, redo,
+                               time.ticks_add(time.ticks_ms(), ms or int(self.timeout * 1000))]
+        return a
+
+    async def _until(self, a):
+        await a[0].wait()
+        if a[1] is EXPIRED:
+            raise OSError(errno.ETIMEDOUT)
+        return a
+
+    async def _ack_wait(self, kind, t):
+        """SUBSCRIBE or UNSUBSCRIBE t and wait for its ack; the wait [.., ack code or LOST, error, ..]."""
+        pid = self._free_pid()
+        a = self._expect(pid, kind + 0x0E, asyncio.Event())
+        b = self._buf if len(t) + 8 <= len(self._buf) else bytearray(len(t) + 8)
+        self._put(b, mqtt.subscription(b, kind, pid, t))
+        return await self._until(a)
 
     def _expire(self):
         """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""
@@ -149,18 +228,18 @@ class Calls:
         nap = 60000
         for pid in list(self._acks):
             a = self._acks[pid]
-            if a[5] is not None:
-                left = time.ticks_diff(a[5], now)
-                if left <= 0 and self._rx_at is not None:
-                    a[5] = time.ticks_add(now, 200)  # a packet is arriving: the answer may be behind it
-                    left = 200
-                if left <= 0:
-                    del self._acks[pid]
-                    a[1] = EXPIRED
+            left = time.ticks_diff(a[5], now)
+            if left <= 0 and (self._rx_at is not None or self._tx_at is not None):
+                a[5] = time.ticks_add(now, 200)  # a packet is on its way: the answer may be behind it
+                left = 200
+            if left <= 0:
+                del self._acks[pid]
+                a[1] = EXPIRED
+                if a[0]:
                     a[0].set()
-                    self._suspect()
-                elif left < nap:
-                    nap = left
+                self._suspect()
+            elif left < nap:
+                nap = left
         return nap
 
     def _suspect(self):
@@ -169,60 +248,14 @@ class Calls:
             self._got = time.ticks_add(time.ticks_ms(), -self.keepalive * 1000)
             self._wake.set()
 
-    async def _wait(self, pid, packet, kind, ms=None, redo=None):
-        """Send packet (id pid) and wait for its ack (or answer), up to ms from when it is written out;
-        OSError(ETIMEDOUT) when the link task expires it."""
-        a = self._acks[pid] = [asyncio.Event(), None, None, kind, redo, None, ms or int(self.timeout * 1000)]
-        self._put(packet, a)
-        await a[0].wait()
-        if a[1] is EXPIRED:
-            raise OSError(errno.ETIMEDOUT)
-        return a
-
-    def _publish(self, t, msg, qos, retain):
-        """Send a publish from the queue: acknowledged later, sent again if the link goes first."""
-        pid = 0
-        if qos:
-            pid = self._next()
-            self._acks[pid] = [None, None, None, PUBACK, (t, msg, qos, retain), None, 0]
-        self._put(publish_packet(t, msg, qos, retain, pid))
-
-    def _queue(self, t, msg, qos, retain):
-        enqueue(self, t, msg, qos, retain)  # _until stays None here: acks are awaited by their tasks
-
-    async def _send(self, t, msg, qos=0, retain=False):
-        if qos not in (0, 1):
-            raise ValueError("qos must be 0 or 1")
-        if 2 + 2 * qos + len(t) + len(msg) > T.MAX_PACKET:
-            raise ValueError("message too large: %d bytes; a packet takes %d with the topic" % (len(msg), T.MAX_PACKET))
-        while self.connected and not qos and len(self._out) >= _OUT_MAX:
-            await asyncio.sleep(0.01)  # the writer is behind: wait for it, never pile up
-        if not self.connected or self._backlog:
-            self._queue(t, msg, qos, retain)
-            return
-        if not qos:
-            self._put(publish_packet(t, msg, 0, retain, 0))
-            await asyncio.sleep(0)
-            return
-        pid = self._next()
-        a = await self._wait(pid, publish_packet(t, msg, 1, retain, pid), PUBACK, None, (t, msg, qos, retain))
-        if a[1] is LOST and self._over:
-            raise OSError(errno.ENOTCONN)  # the link went and will not come back: not sent
-        if a[2]:
-            raise EmitterError(a[2])  # refused by the broker (it acks anyway)
-
-    async def _ack(self, kind, t, data):
-        """SUBSCRIBE or UNSUBSCRIBE t and wait for its ack; EmitterError if the broker refused it."""
-        pid = self._next()
-        a = await self._wait(pid, pid_packet(kind, pid, t, data), kind + 0x0E)
-        if a[1] is not LOST and (a[2] or a[1][2:] == b"\x80"):
-            raise EmitterError(a[2] or {"status": 0, "message": "subscription refused", "req": pid})
-
-    async def _request(self, build, args, timeout_ms):
-        """Publish the request requests.py builds at QoS 1 and return its answer (the broker echoes the id as req)."""
-        from .requests import _failed
-        cap = Capture()
-        build(cap, *args)
+    async def _request(self, op, args, timeout_ms):
+        """Publish request op at QoS 1 and return its answer (the broker echoes the packet id as req)."""
+        from .requests import Answers, request, result
+        t, msg = request(op, *args)
+        t = mqtt.wire(t)
+        asks = self._asks
+        if asks is None:
+            asks = self._asks = Answers()
         ms = timeout_ms or int(self.timeout * 1000)
         end = time.ticks_add(time.ticks_ms(), ms)
         while True:
@@ -234,10 +267,14 @@ class Calls:
             if not self.connected:
                 await within(self.up.wait(), left)
                 continue
-            pid = self._next()
-            a = await self._wait(pid, publish_packet(cap.t, cap.msg, 1, False, pid), None, left)
-            if a[1] is not LOST:
-                if _failed(a[1]):
-                    raise EmitterError(a[1])
-                return a[1]
+            pid = self._free_pid()
+            ev = asyncio.Event()
+            w = asks.want(pid, ev)
+            self._write(t, msg, 1, False, pid)
+            try:
+                await within(ev.wait(), left)
+            finally:
+                asks.take(pid)
+            if w[0] is not LOST:
+                return result(w[0])
             # The link went before the answer: ask again on the next one.

@@ -1,60 +1,110 @@
-"""The Emitter calls whose code lives in modules imported on first use: a publish-only device never loads it."""
+"""The sync client's calls whose code lives in modules imported on first use: a publish-only device never loads it."""
+import errno
+import time
 
 
 class Calls:
-    """Subscriptions, requests to the broker and flush; Emitter inherits them."""
+    """Subscriptions, requests to the broker and flush; client.Emitter inherits them."""
 
     def subscribe(self, key, channel, last=None, since=None, until=None, handler=None):
         """Subscribe to channel (options: replay the last N, or a time window); handler gets its messages."""
-        from .subscriptions import subscribe
-        subscribe(self, key, channel, last, since, until, handler)
+        from .receive import subscribe
+        from .subscriptions import topic
+        subscribe(self, *topic(key, channel, last, since, until), handler)
 
     def subscribe_with_group(self, key, channel, group, handler=None):
         """Subscribe as a member of share group: each message goes to one member."""
-        from .subscriptions import subscribe_with_group
-        subscribe_with_group(self, key, channel, group, handler)
+        from .receive import subscribe
+        from .subscriptions import group_topic
+        subscribe(self, *group_topic(key, channel, group), handler)
 
     def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
-        from .subscriptions import unsubscribe
+        from .receive import unsubscribe
         unsubscribe(self, key, channel)
 
     def presence(self, key, channel, status=True, changes=True, timeout_ms=None):
         """Ask who is on channel (status) and/or follow joins and leaves (changes)."""
-        from .requests import presence
-        return presence(self, key, channel, status, changes, timeout_ms)
+        return self._ask("presence", (key, channel, status, changes), timeout_ms)
 
     def keygen(self, key, channel, permissions="rw", ttl=0, timeout_ms=None):
         """Make a key for channel from the secret (or an extend key)."""
-        from .requests import keygen
-        return keygen(self, key, channel, permissions, ttl, timeout_ms)
+        return self._ask("keygen", (key, channel, permissions, ttl), timeout_ms)
 
     def me(self, timeout_ms=None):
         """This connection's id and links."""
-        from .requests import me
-        return me(self, timeout_ms)
+        return self._ask("me", (), timeout_ms)
 
     def keyban(self, secret, target, banned=True, timeout_ms=None):
         """Ban (or unban) key target; needs the secret."""
-        from .requests import keyban
-        return keyban(self, secret, target, banned, timeout_ms)
+        return self._ask("keyban", (secret, target, banned), timeout_ms)
 
     def link(self, key, channel, name, subscribe=True, timeout_ms=None):
         """Make name (1-2 alphanumerics) a shortcut for channel; subscribe=True also subscribes."""
-        from .requests import link
-        return link(self, key, channel, name, subscribe, timeout_ms)
-
-    def publish_with_link(self, name, message, qos=0, retain=False):
-        """Publish message through link name."""
-        from .requests import publish_with_link
-        publish_with_link(self, name, message, qos, retain)
+        return self._ask("link", (key, channel, name, subscribe), timeout_ms)
 
     def history(self, key, channel, last=1, since=None, until=None, timeout_ms=None):
         """Stored messages of channel: the last N, or those in a time window."""
-        from .requests import history
-        return history(self, key, channel, last, since, until, timeout_ms)
+        return self._ask("history", (key, channel, last, since, until), timeout_ms)
+
+    def publish_with_link(self, name, message, qos=0, retain=False):
+        """Publish message through link name."""
+        from .mqtt import wire
+        from .requests import link_publish
+        t, msg = link_publish(name, message)
+        self._send(wire(t), msg, qos, retain)
 
     def flush(self, timeout_ms):
         """Drive the loop until the queue is empty: True, or False on timeout."""
-        from .resilience import flush
-        return flush(self, timeout_ms)
+        end = time.ticks_add(time.ticks_ms(), timeout_ms)
+        while self.pending():
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                return False
+            if self.connected:
+                self._drain()
+            self.loop(min(left, 100) if self.pending() else 0)
+        return True
+
+    def _ask(self, op, args, timeout_ms):
+        """Publish a request at QoS 1 (the broker then echoes its packet id as 'req').
+
+        timeout_ms=None: return at once, the answer comes as the event op. Otherwise wait for the
+        answer, dispatching what arrives meanwhile, and return it (EmitterError for an error answer).
+        """
+        from .mqtt import wire
+        from .requests import Answers, request, result
+        t, msg = request(op, *args)
+        t = wire(t)
+        if timeout_ms is None:
+            self._send(t, msg, 1)
+            return None
+        self._not_nested()
+        asks = self._asks
+        if asks is None:
+            asks = self._asks = Answers()
+        end = time.ticks_add(time.ticks_ms(), timeout_ms)
+        pid = w = None
+        try:
+            while True:
+                if self.connected and w is None:
+                    # Asked again on each new link: an answer never comes on a link that went.
+                    pid = self._next_pid()
+                    w = asks.want(pid)
+                    link = self._link
+                    try:
+                        self._publish(t, msg, 1, False, pid)
+                    except Exception as e:
+                        self._down(e)
+                if w and w[0] is not None:
+                    return result(w[0])
+                if w and self._link is not link:
+                    asks.take(pid)
+                    w = None
+                left = time.ticks_diff(end, time.ticks_ms())
+                if left <= 0:
+                    raise OSError(errno.ETIMEDOUT)  # no answer in time
+                self.loop(min(left, 50))
+        finally:
+            if pid is not None:
+                asks.take(pid)

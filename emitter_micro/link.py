@@ -1,10 +1,10 @@
-"""The socket under umqtt.simple: every read bounded by the timeout, TLS when asked."""
-import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): from here, as const() cannot hold them
+"""The sync client's socket under umqtt.simple: every read bounded by the timeout, TLS when asked."""
+import errno
 import select
 
 
 class Link:
-    """Stands in for umqtt's socket, and for its socket module while it connects.
+    """Stands in for umqtt's socket, and for its socket module while it connects (client.py says why).
 
     umqtt.simple calls setblocking(True) after each first read, which clears a
     socket timeout: here that restores the timeout instead, so no read can
@@ -86,7 +86,9 @@ class Link:
         try:
             r = self.s.read(n)
         except OSError as e:
-            c = e.args[0]  # one by one: from .mpy, a tuple of errno.* is built on every call
+            # The port's numbers, by name: ESP32 times out with 116, not Linux's 110. One by one:
+            # `in (a, b)` builds a tuple per call when loaded from .mpy.
+            c = e.args[0]
             if not (self.poll and (c == errno.ETIMEDOUT or c == errno.EAGAIN)):
                 raise
             r = None

@@ -1,4 +1,5 @@
-"""Messages both ways: what a publish sends, and EmitterMessage, what a subscription receives."""
+"""What crosses the link as data: payload() for a publish, EmitterMessage for what a subscription gets,
+EmitterError for the broker's refusals."""
 import json
 
 
@@ -17,6 +18,16 @@ class EmitterMessage:
 
     def asObject(self):
         return json.loads(self.binary)
+
+
+class EmitterError(Exception):
+    """An error answer from the broker, with .status, .message and .req."""
+
+    def __init__(self, answer):
+        self.status = answer.get("status")
+        self.message = answer.get("message")
+        self.req = answer.get("req")
+        super().__init__(self.status, self.message, self.req)
 
 
 def payload(message):

@@ -1,89 +1,91 @@
-"""Requests to the broker on emitter/OP/, answers matched by packet id; imported on first use."""
-import errno  # error numbers differ by port (ESP32: ETIMEDOUT 116, not 110): never hard-coded
+"""Requests to the broker on emitter/OP/ (their bodies, validated) and their answers, matched by packet id;
+imported on first use. Each client publishes a request at QoS 1 (the broker then echoes the packet id as
+"req") and waits its own way; Answers holds what came."""
 import json
-import time
 from binascii import a2b_base64
 
 from . import topic as T
-from . import EmitterError
-from .message import payload
+from .message import EmitterError, payload
 
 
-def _ask(em, op, body, timeout_ms):
-    """Publish a request at QoS 1 (the broker then echoes its packet id as 'req').
+class Answers:
+    """Waits for answers: packet id -> [the answer (None until it comes), something to set() when it does]."""
 
-    timeout_ms=None: return at once, the answer comes as the event op.
-    Otherwise wait for the answer, dispatching what arrives meanwhile, and return it.
-    """
-    msg = json.dumps(body).encode() if body is not None else b""
-    t = b"emitter/" + op + b"/"
-    if timeout_ms is None:
-        em._send(t, msg, 1)
-        return None
-    em._not_nested()
-    end = time.ticks_add(time.ticks_ms(), timeout_ms)
-    em._answer = None
-    try:
-        while True:
-            left = time.ticks_diff(end, time.ticks_ms())
-            if em.connected and em._want is None:
-                em._want = em._next_pid()
-                try:
-                    em._publish(t, msg, 1, False)
-                except Exception as e:
-                    em._want = None
-                    em._down(e)
-            if em._answer is not None:
-                break
-            if left <= 0:
-                raise OSError(errno.ETIMEDOUT)  # no answer in time
-            em.loop(min(left, 50))
-    finally:
-        em._want = None
-    d = em._answer
-    em._answer = None
-    if _failed(d):
-        raise EmitterError(d)
-    return d
+    def __init__(self):
+        self.waits = {}
+        self.last_error = None  # the last error answer: a refused SUBSCRIBE is told on emitter/error/
+
+    def want(self, pid, event=None):
+        self.waits[pid] = w = [None, event]
+        return w
+
+    def take(self, pid):
+        w = self.waits.pop(pid, None)
+        return w and w[0]
+
+    def got(self, d):
+        w = self.waits.get(d.get("req"))
+        if w and w[0] is None:
+            w[0] = d
+            if w[1]:
+                w[1].set()
 
 
-def _failed(answer):
+def failed(answer):
     status = answer.get("status")
     return isinstance(status, int) and status >= 400 or status == 0
 
 
-def keygen(em, key, channel, permissions="rw", ttl=0, timeout_ms=None):
+def result(answer):
+    """The answer, or the EmitterError it is."""
+    if failed(answer):
+        raise EmitterError(answer)
+    return answer
+
+
+def request(op, *args):
+    """(topic, body) of request op ("keygen", "presence", "me", "keyban", "link", "history"), validated."""
+    body = _BODIES[op](*args)
+    return b"emitter/" + op.encode() + b"/", json.dumps(body).encode() if body is not None else b""
+
+
+def _keygen(key, channel, permissions="rw", ttl=0):
     for c in permissions:
         if c not in "rwslpex":
             raise ValueError("permissions: %r is not one of r w s l p e x" % c)
-    return _ask(em, b"keygen", {"key": T.key(key), "channel": T.channel(channel, T.KEYGEN),
-                                "type": permissions, "ttl": ttl}, timeout_ms)
+    return {"key": T.key(key), "channel": T.channel(channel, T.KEYGEN), "type": permissions, "ttl": ttl}
 
 
-def presence(em, key, channel, status=True, changes=True, timeout_ms=None):
-    return _ask(em, b"presence", {"key": T.key(key), "channel": T.channel(channel, T.SUBSCRIBE),
-                                  "status": bool(status), "changes": bool(changes)}, timeout_ms)
+def _presence(key, channel, status=True, changes=True):
+    return {"key": T.key(key), "channel": T.channel(channel, T.SUBSCRIBE), "status": bool(status),
+            "changes": bool(changes)}
 
 
-def me(em, timeout_ms=None):
-    return _ask(em, b"me", None, timeout_ms)
+def _keyban(secret, target, banned=True):
+    return {"secret": T.key(secret), "target": T.key(target), "banned": bool(banned)}
 
 
-def keyban(em, secret, target, banned=True, timeout_ms=None):
-    return _ask(em, b"keyban", {"secret": T.key(secret), "target": T.key(target), "banned": bool(banned)}, timeout_ms)
-
-
-def link(em, key, channel, name, subscribe=True, timeout_ms=None):
+def _link(key, channel, name, subscribe=True):
     # The link name is the broker's to judge (it answers 400): it takes 1-2 alphanumerics.
     ch, q, opts = channel.partition("?")
-    return _ask(em, b"link", {"name": name, "key": T.key(key), "channel": T.channel(ch) + q + opts,
-                              "subscribe": bool(subscribe)}, timeout_ms)
+    return {"name": name, "key": T.key(key), "channel": T.channel(ch) + q + opts, "subscribe": bool(subscribe)}
 
 
-def history(em, key, channel, last=1, since=None, until=None, timeout_ms=None):
+def _history(key, channel, last=1, since=None, until=None):
     ch = T.channel(channel, T.SUBSCRIBE)
-    return _ask(em, b"history", {"key": T.key(key), "channel": key + "/" + ch +
-                                 T.options(last=last, since=since, until=until)}, timeout_ms)
+    return {"key": T.key(key), "channel": key + "/" + ch + T.options(last=last, since=since, until=until)}
+
+
+_BODIES = {"keygen": _keygen, "presence": _presence, "me": lambda: None, "keyban": _keyban, "link": _link,
+           "history": _history}
+
+
+def link_publish(name, message):
+    """(topic, payload) of a publish through link name."""
+    if not (0 < len(name) < 3 and all(c.isalpha() or c.isdigit() for c in name)):
+        raise ValueError("link name must be 1-2 alphanumerics, not %r" % name)
+    # The bare name: the broker looks a link up only for topics of at most 2 bytes (conn.go GetLink).
+    return name.encode(), payload(message)
 
 
 def unpack_history(answer):
@@ -97,15 +99,8 @@ def unpack_history(answer):
             m["payload"] = a2b_base64(p)
 
 
-def publish_with_link(em, name, message, qos=0, retain=False):
-    if not (0 < len(name) < 3 and all(c.isalpha() or c.isdigit() for c in name)):
-        raise ValueError("link name must be 1-2 alphanumerics, not %r" % name)
-    # The bare name: the broker looks a link up only for topics of at most 2 bytes (conn.go GetLink).
-    em._send(name.encode(), payload(message), qos, retain)
-
-
-def on_answer(em, op, msg):
-    """An answer or notice on emitter/OP/: fire its event ('error' for an error status), hand it to a waiting request."""
+def answer(em, op, msg):
+    """An answer or notice on emitter/OP/: to a waiting request, and as the event op ('error' for an error)."""
     try:
         d = json.loads(msg)
     except ValueError:
@@ -114,9 +109,11 @@ def on_answer(em, op, msg):
         d = {"status": 0, "message": "unreadable answer on emitter/%s/" % op}
     if op == "history":
         unpack_history(d)
-    if em._want is not None and d.get("req") == em._want:
-        em._answer = d
-    if op == "error" or _failed(d):
-        em._last_error = d
+    a = em._asks
+    if a is None:
+        a = em._asks = Answers()
+    a.got(d)
+    if op == "error" or failed(d):
+        a.last_error = d
         op = "error"
     em._emit(op, d)

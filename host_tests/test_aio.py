@@ -202,13 +202,18 @@ def test_bs_aio_on_32bit_port(env, case):
 
 
 _IMPORTS = ("import sys, emitter_micro\n"
-            "print('LOADED', sorted(m for m in sys.modules if m.startswith('emitter_micro')))\n"
+            "emitter_micro.Emitter\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.startswith('emitter_micro') or m.startswith('umqtt')))\n"
+            "for m in [m for m in sys.modules if m.startswith('emitter_micro') or m.startswith('umqtt')]:\n"
+            "    del sys.modules[m]\n"
             "from emitter_micro import aio\n"
-            "print('THEN', sorted(m for m in sys.modules if m.startswith('emitter_micro')))\n")
+            "print('THEN', sorted(m for m in sys.modules if m.startswith('emitter_micro') or m.startswith('umqtt')))\n")
 
 
 @pytest.mark.parametrize("runtime", ["unix", "unix32", "cpython"])
-def test_sync_import_loads_no_aio(runtime):
+def test_sync_and_asyncio_load_apart(runtime):
+    """The sync client loads no asyncio module; the asyncio client loads neither umqtt.simple nor the sync
+    client's modules (client, link, calls, receive)."""
     if runtime == "cpython":
         path = [str(runtimes.HOST_TESTS), str(runtimes.REPO), str(runtimes.UMQTT134)]
         code = "import sys; sys.path[:0] = %r\nimport shim; shim.install()\n" % (path,) + _IMPORTS
@@ -221,6 +226,9 @@ def test_sync_import_loads_no_aio(runtime):
     line = [x for x in p.stdout.splitlines() if x.startswith("LOADED ")]
     assert p.returncode == 0 and line, p.stdout + p.stderr
     loaded = line[0]
-    assert "emitter_micro.client" in loaded and "aio" not in loaded, loaded
+    assert "emitter_micro.client" in loaded and "umqtt.simple" in loaded and "aio" not in loaded, loaded
     then = [x for x in p.stdout.splitlines() if x.startswith("THEN ")]
     assert then and "emitter_micro.aio" in then[0], p.stdout  # the check sees aio when it is there
+    for sync_only in ("umqtt", "emitter_micro.client", "emitter_micro.link", "emitter_micro.calls",
+                      "emitter_micro.receive"):
+        assert "'%s" % sync_only not in then[0], then[0]

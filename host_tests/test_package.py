@@ -3,6 +3,7 @@ import hashlib
 import json
 import re
 import subprocess
+import sys
 
 import runtimes
 from test_deploy import MPREMOTE, mpremote, pty_board  # noqa: F401  (the pty board fixture)
@@ -96,3 +97,10 @@ def test_mip_installs_package_json_on_the_pty_board(pty_board, tmp_path):  # noq
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.split() == ["/lib/emitter_micro/__init__.py", "/lib/umqtt/simple.mpy",
                                    "8080"], proc.stdout
+
+
+def test_import_graph_has_no_circle():
+    """tools/import_graph.py: emitter_micro's modules import one way (function-level imports included)."""
+    p = subprocess.run([sys.executable, str(runtimes.REPO / "tools" / "import_graph.py")], capture_output=True, text=True)
+    assert p.returncode == 0 and "no circle" in p.stdout, p.stdout + p.stderr
+    assert "core" in p.stdout and "mqtt" in p.stdout, p.stdout

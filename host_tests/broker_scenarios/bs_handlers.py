@@ -60,9 +60,9 @@ def case_qos1_publish_from_a_handler_during_subscribe(env):
     dev.subscribe(k, cmd, handler=lambda m: dev.publish(k, reply, "pong", qos=1))
     assert dev.connected and dev.pending() == 1  # the handler ran during the SUBACK wait
     dev.loop()  # sends what the handler queued
-    assert dev.pending() == 0 and dev._backlog is None, dev.pending()
+    assert dev.pending() == 0 and dev._queue is None, dev.pending()
     dev.publish(k, reply, "direct", qos=1)  # the direct path again, not the queue
-    assert dev.pending() == 0 and dev._backlog is None
+    assert dev.pending() == 0 and dev._queue is None
     wait_for([watcher, dev, pub], lambda: len(replies) >= 2, "the reply and the direct publish")
     settle([watcher, dev], 200)
     assert payloads(replies) == [b"pong", b"direct"], payloads(replies)

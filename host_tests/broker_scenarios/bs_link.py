@@ -38,7 +38,7 @@ def case_keepalive_ping_answered(env):
 
 
 def case_packet_id_wraps_at_65535(env):
-    """MQTT packet ids end at 65535 (umqtt.simple never wraps its counter): the broker acks 65535,
+    """MQTT packet ids end at 65535 (the client keeps its own counter): the broker acks 65535,
     then 1. 65,535 real QoS 1 publishes take ~16 ms each here (17 min), so the counter is set."""
     env = as_env(env)
     k = env.keys["test"]
@@ -47,13 +47,13 @@ def case_packet_id_wraps_at_65535(env):
     watcher = client(env)
     watcher.subscribe(k, ch, handler=got.append)
     em = client(env)
-    em._mqtt.pid = 65534
+    em._pid = 65534
     em.publish(k, ch, "x", qos=1)  # returns once its PUBACK (id 65535) is in
-    assert em._mqtt.pid == 65535
+    assert em._pid == 65535
     em.publish(k, ch, "y", qos=1)
-    assert em._mqtt.pid == 1
+    assert em._pid == 1
     em.subscribe(k, ch)
-    assert em._mqtt.pid == 2
+    assert em._pid == 2
     wait_for([watcher, em], lambda: len(got) >= 2, "both publishes")
     assert payloads(got) == [b"x", b"y"] and em.connected, payloads(got)
     close(watcher, em)

@@ -134,13 +134,13 @@ def case_backoff_grows_and_is_bounded(env):
         em.connect()
         delays = []
         for i in range(6):
-            delays.append(em._delay)
+            delays.append(em._backoff.delay)
             em.loop(200)
         assert delays[0] == 10 and max(delays) == 40 and delays == sorted(delays), delays
         assert len(attempts) >= 5 and all("connect to" in a for a in attempts), attempts
         proxy_enabled(env, True)
         wait_for(em, lambda: em.connected, "the connection once the broker is back")
-        assert em._delay == 0  # the next failure starts from the bottom again
+        assert em._backoff.delay == 0  # the next failure starts from the bottom again
     finally:
         proxy_enabled(env, True)
         close(em)

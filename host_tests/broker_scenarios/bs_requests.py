@@ -240,7 +240,7 @@ def case_error_paths(env):
     # Subscribing where the key does not reach: 401 raised, also an 'error' event.
     del errors[:]
     e = raises(emitter_micro.EmitterError, em.subscribe, env.keys["rw"], ch)
-    assert e.status == 401 and e.req == em._mqtt.pid and e.message, (e.status, e.message, e.req)
+    assert e.status == 401 and e.req == em._pid and e.message, (e.status, e.message, e.req)
     assert errors and errors[-1]["status"] == 401, errors
     # Publishing where the key does not reach: 401 as an 'error' event.
     del errors[:]
@@ -250,7 +250,7 @@ def case_error_paths(env):
     # At QoS 1 the error carries the publish's packet id as req.
     del errors[:]
     em.publish(env.keys["rw"], ch, "nope", qos=1)
-    pid = em._mqtt.pid
+    pid = em._pid
     wait_for(em, lambda: errors, "error event for the unauthorised QoS 1 publish")
     assert errors[0]["status"] == 401 and errors[0]["req"] == pid, (errors, pid)
     # A packet over 65,536 bytes is refused locally: the broker would reset the link.

@@ -116,7 +116,7 @@ def case_broker_stops_reading(env):
         for i in range(20):
             m = b"q%06d" % i
             queued.append(m)
-            _timed("stall", em.publish, k, ch, m, ttl=600)
+            _timed("stall", em.publish, k, ch, m, ttl=600, qos=1)  # QoS 1: flushed means stored
         import gc
         gc.collect()
         print("after the drop: heap free %d; lwIP %r" % (gc.mem_free(), _stats()))
@@ -129,7 +129,7 @@ def case_broker_stops_reading(env):
         watcher = emitter_micro.Emitter(dict(BOARD, host=env.host, port=env.port))
         watcher.connect()
         watcher.subscribe(k, ch, last=20, handler=lambda m: seen.append(m.binary))
-        wait_for([watcher], lambda: all(m in seen for m in queued), "every queued reading", 10000)
+        wait_for([watcher], lambda: all(m in seen for m in queued), "every queued reading: %r, %r" % (seen, watcher._subs.table if watcher._subs else None), 10000)
         watcher.disconnect()
     finally:
         try:

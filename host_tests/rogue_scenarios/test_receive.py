@@ -90,7 +90,7 @@ def test_many_packets_in_one_read():
     data = b"".join(publish("a/", "m%d" % k) for k in range(20, 400))
     peer.feed(data)
     assert em.loop() == 380 and got[-1] == b"m399"
-    assert reads[0] <= 1 + len(data) // len(em._rx.buf) + 1, reads  # reads go by the buffer, not by the packet
+    assert reads[0] <= 1 + len(data) // len(em._rx.p.buf) + 1, reads  # reads go by the buffer, not by the packet
 
 
 def test_packets_split_across_reads():
@@ -110,7 +110,7 @@ def test_packets_larger_than_the_buffer():
         peer.feed(publish("a/", bytes(k & 0xFF for k in range(n))))
     assert em.loop() == 5
     assert [len(m) for m in got] == sizes and got[2] == bytes(k & 0xFF for k in range(10000))
-    assert len(em._rx.buf) <= 4096  # the buffer of the 10 KB packet went with it
+    assert len(em._rx.p.buf) <= 4096  # the buffer of the 10 KB packet went with it
     peer.feed(publish("a/", "small"))
     assert em.loop() == 1 and got[-1] == b"small" and em.connected
 

@@ -1,0 +1,186 @@
+"""What both clients (client.Emitter, aio.Emitter) share: options, events, the topic of the last publish,
+and what arrives, routed to its handler.
+
+Each other concern is an object that owns its state, made on first use and called by its methods:
+subscriptions.Subscriptions (_subs: the table and the route cache), requests.Answers (_asks: the waits
+for answers, the last error), resilience.Backlog (_queue) and resilience.Backoff (_backoff).
+"""
+import os
+import time
+from binascii import hexlify
+
+from micropython import const
+
+from . import mqtt
+from . import topic as T
+from .message import EmitterMessage, payload
+
+_EVENTS = ("connect", "disconnect", "message", "error", "presence", "keygen", "me", "keyban", "link", "history")
+_OPTIONS = ("host", "port", "keepalive", "secure", "username", "client_id", "timeout", "will", "ca", "verify",
+            "reconnect", "backoff_ms", "queue_size", "queue_bytes")
+_HELD = const(16)  # events kept for a handler not registered yet
+
+
+class Core:
+    """Options, events and routing; a client adds the link."""
+
+    _subs = _asks = _queue = _backoff = _held = _tls = _rx_topic = _rx_chan = None
+
+    def __init__(self, options=None, more=()):
+        o = self._options = options or {}
+        for name in o:
+            if name not in _OPTIONS and name not in more:
+                raise ValueError("unknown option %r" % name)
+        self.secure = o.get("secure", True)
+        host = o.get("host", "api.emitter.io")
+        self.hosts = [host] if isinstance(host, str) else list(host)
+        self.port = o.get("port", 443 if self.secure else 8080)
+        self.keepalive = o.get("keepalive", 30)
+        if not 0 < self.keepalive < 120:
+            raise ValueError("keepalive must be 1..119 s: the broker drops a link idle for 120 s")
+        self.timeout = o.get("timeout", 10)
+        if not self.timeout > 0:
+            raise ValueError("timeout must be > 0 s")
+        self.client_id = o.get("client_id") or "emitter-micro-" + hexlify(os.urandom(6)).decode()
+        self.reconnect = o.get("reconnect", True)
+        will = o.get("will")
+        self._will = will and (T.build(will["key"], T.channel(will["channel"])), payload(will["message"]),
+                               will.get("retain", False))
+        self.connected = self._closed = False
+        self.dropped = 0  # publishes dropped from the queue
+        self.missed = 0  # events dropped: no handler took them, and more came
+        self._count = self._pid = 0
+        self._host_i = -1
+        self._handlers = {}
+        self._pub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic as a packet has it
+        self._buf = bytearray(256)
+
+    def on(self, event, callback):
+        """Register callback for event ('connect', 'message', 'error', ...)."""
+        if event not in _EVENTS:
+            raise ValueError("unknown event %r" % event)
+        self._handlers[event] = callback
+
+    def pending(self):
+        """How many publishes wait in the queue for the link."""
+        return self._queue.count() if self._queue else 0
+
+    def _next_host(self):
+        self._host_i = i = (self._host_i + 1) % len(self.hosts)
+        host, _, port = self.hosts[i].partition(":")
+        return host, int(port) if port else self.port
+
+    def _topic(self, key, channel, ttl, me):
+        """The topic of a publish as a packet carries it; kept for the next: a telemetry loop publishes to one."""
+        p = self._pub
+        if key is p[0] and channel is p[1] and ttl == p[2] and me == p[3]:
+            return p[4]
+        t = mqtt.wire(T.build(key, T.channel(channel), T.options(ttl=ttl, me=me)))
+        self._pub = (key, channel, ttl, me, t)
+        return t
+
+    def _valid(self, t, msg, qos):
+        if qos != 0 and qos != 1:
+            raise ValueError("qos must be 0 or 1")
+        if len(t) + len(msg) + 2 * qos > T.MAX_PACKET:
+            raise ValueError("message too large: %d bytes; a packet takes %d with the topic" % (len(msg), T.MAX_PACKET))
+
+    def _next_pid(self):
+        """The next packet id: 1..65535, then 1 again."""
+        self._pid = p = self._pid % 65535 + 1
+        return p
+
+    def _enqueue(self, t, msg, qos, retain):
+        """Queue a publish the link cannot take now; it goes out, in order, when it can."""
+        q = self._queue
+        if q is None:
+            from .resilience import Backlog
+            q = self._queue = Backlog(self._options)
+        for lost in q.add(t, msg, qos, retain):
+            self.dropped += 1
+            self._emit("error", {"status": 0, "message": "queue full: dropped the oldest publish, to %s" % lost})
+
+    def _incoming(self, p, first, j, end):
+        """A PUBLISH in parser p's buffer, body at j: delivered. Returns its packet id (QoS 1), else 0."""
+        a, b = p.topic(j)
+        body = b + (2 if first & 6 else 0)
+        if body > end or first & 6 > 2:
+            raise ValueError("malformed PUBLISH" if body > end else "QoS 2 is not supported")
+        mv = p.mv
+        t = self._rx_topic
+        if t is None or len(t) != b - a or mv[a:b] != t:
+            t = bytes(mv[a:b])
+        self._message(t, bytes(mv[body:end]))
+        return p.buf[b] << 8 | p.buf[b + 1] if first & 6 else 0
+
+    def _message(self, topic, msg):
+        """A PUBLISH from the broker: an answer on emitter/OP/, else a message for its handler."""
+        if topic[:8] == b"emitter/":
+            from .requests import answer
+            answer(self, topic[8:-1].decode(), msg)
+            return
+        self._count += 1
+        if topic != self._rx_topic:  # a device hears few channels: decode each once
+            self._rx_topic, self._rx_chan = topic, topic.decode()
+        m = EmitterMessage(self._rx_chan, msg)
+        h = self._subs.route(m.channel) if self._subs else None
+        if h:
+            self._call("message", h, m)
+        else:
+            self._unrouted(m)
+
+    def _unrouted(self, m):
+        self._emit("message", m)
+
+    def _deliver_held(self):
+        """Deliver held events once one has a handler; until then leave them: an idle loop allocates nothing."""
+        held, h = self._held, self._handlers
+        for name, _ in held:
+            if name in h:
+                self._held = []
+                for name, arg in held:
+                    self._emit(name, arg)
+                return
+
+    def _emit(self, name, arg=None):
+        h = self._handlers.get(name)
+        if h:
+            self._call(name, h, arg)
+            return
+        held = self._held  # for the next loop, by when a handler may be registered
+        if held is None:
+            held = self._held = []
+        if len(held) >= _HELD:
+            held.pop(0)
+            self.missed += 1
+        held.append((name, arg))
+
+    def _call(self, name, h, arg):
+        try:
+            h() if arg is None else h(arg)
+        except Exception as e:
+            if name != "error":
+                self._emit("error", {"status": 0, "message": "%s handler raised %r" % (name, e)})
+
+    def _lost(self, err):
+        """A link or an attempt failed: say why, tell, plan the next attempt; with reconnect off, raise."""
+        # Said, never silent: why the link went (timeout, reset, garbage, MemoryError) or why an attempt failed.
+        what = "link to %s lost" if self.connected else "connect to %s failed"
+        self._emit("error", {"status": 0, "message": (what + ": %r") % (self.hosts[self._host_i], err)})
+        if self.connected:
+            self.connected = False
+            self._emit("disconnect")
+        if not self.reconnect or self._closed:
+            raise err
+        b = self._backoff
+        if b is None:
+            from .resilience import Backoff
+            b = self._backoff = Backoff(self._options)
+        b.next()
+
+    def _up(self):
+        """Connected (subscriptions back): backoff from the bottom again, tell."""
+        self.connected = True
+        if self._backoff:
+            self._backoff.reset()
+        self._emit("connect")
