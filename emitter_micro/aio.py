@@ -1,7 +1,7 @@
 """asyncio client: `em = await aio.connect(options)`; every call that waits for the broker is a coroutine.
 
 A link task keeps the link (keepalive, half-open detection, reconnect with backoff, resubscribe, the
-queue); a reader task parses what arrives (mqtt.Parser) and routes it; packets are written straight
+queue); a reader task parses what arrives (parser.Parser) and routes it; packets are written straight
 to the socket when it takes them, and drained by a task when it does not. The options, events,
 routing, queue and backoff are core.Core's, as the sync client's; umqtt.simple is never loaded.
 """
@@ -13,6 +13,7 @@ import asyncio
 from . import mqtt
 from .aiocalls import LOST, Calls, shut, within
 from .core import Core
+from .parser import Parser
 
 
 
@@ -39,7 +40,7 @@ class Emitter(Calls, Core):
         # packet id -> [Event (None: sent from the queue), answer, error, ack type (None: an answer),
         # publish to send again if the link goes first, deadline]
         self._acks = {}
-        self._p = mqtt.Parser()
+        self._p = Parser()
         self._task = self._rd = self._wr = self._w = self._sock = self._ping_at = self._rx_at = self._tx_at = None
         self._over = False
         self._sent = self._got = self._due = time.ticks_ms()
@@ -191,27 +192,6 @@ class Emitter(Calls, Core):
                 pass
             self._wake.clear()
 
-    def _check(self):
-        """Keepalive and half-open detection; return the ms until the next check."""
-        now = time.ticks_ms()
-        ms = int(self.timeout * 1000)
-        # Dead: a ping unanswered with nothing heard meanwhile, or a packet stuck halfway either way.
-        heard = time.ticks_diff(now, self._got) > ms
-        for t0 in (self._ping_at if heard else None, self._rx_at, self._tx_at):
-            if t0 is not None and time.ticks_diff(now, t0) > ms:
-                self._dead(OSError(errno.ETIMEDOUT))
-                return 0
-        if self._ping_at is not None:
-            return min(ms - time.ticks_diff(now, self._ping_at) + 1, ms // 2)
-        # Something must be heard within keepalive both ways: a link that only sends is checked too.
-        idle = max(time.ticks_diff(now, self._sent), time.ticks_diff(now, self._got))
-        ka = self.keepalive * 1000
-        if idle < ka:
-            return min(ka - idle, ms // 2)
-        self._ping_at = now
-        self._put(mqtt.PINGREQ, 2)
-        return ms // 2
-
     # --- reading and writing -----------------------------------------------------------
     async def _read(self, r, w):
         p = self._p
@@ -246,7 +226,7 @@ class Emitter(Calls, Core):
     def _packet(self, p, first, j, end):
         kind = first & 0xF0
         if kind == mqtt.PUBLISH:
-            pid = self._incoming(p, first, j, end)
+            pid = p.message(self, first, j, end)
             if pid:
                 b = bytearray(4)  # the broker sends QoS 0 only: a PUBACK is rare
                 self._put(b, mqtt.puback(b, pid))

@@ -54,10 +54,7 @@ class Calls:
         await self._subscribe(*group_topic(key, channel, group), handler)
 
     async def _subscribe(self, t, ch, handler):
-        subs = self._subs
-        if subs is None:
-            from .subscriptions import Subscriptions
-            subs = self._subs = Subscriptions()
+        subs = self._subscriptions()
         subs.add(t, ch, handler)  # before the SUBSCRIBE: stored messages the broker replays come first
         if self.connected:
             a = await self._ack_wait(mqtt.SUBSCRIBE, t)
@@ -68,10 +65,7 @@ class Calls:
 
     async def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
-        subs = self._subs
-        if subs is None:
-            from .subscriptions import Subscriptions
-            subs = self._subs = Subscriptions()
+        subs = self._subscriptions()
         topics = subs.matching(key, channel)
         for t in topics:
             subs.drop(t)
@@ -222,6 +216,27 @@ class Calls:
         self._put(b, mqtt.subscription(b, kind, pid, t))
         return await self._until(a)
 
+    def _check(self):
+        """Keepalive and half-open detection; return the ms until the next check."""
+        now = time.ticks_ms()
+        ms = int(self.timeout * 1000)
+        # Dead: a ping unanswered with nothing heard meanwhile, or a packet stuck halfway either way.
+        heard = time.ticks_diff(now, self._got) > ms
+        for t0 in (self._ping_at if heard else None, self._rx_at, self._tx_at):
+            if t0 is not None and time.ticks_diff(now, t0) > ms:
+                self._dead(OSError(errno.ETIMEDOUT))
+                return 0
+        if self._ping_at is not None:
+            return min(ms - time.ticks_diff(now, self._ping_at) + 1, ms // 2)
+        # Something must be heard within keepalive both ways: a link that only sends is checked too.
+        idle = max(time.ticks_diff(now, self._sent), time.ticks_diff(now, self._got))
+        ka = self.keepalive * 1000
+        if idle < ka:
+            return min(ka - idle, ms // 2)
+        self._ping_at = now
+        self._put(mqtt.PINGREQ, 2)
+        return ms // 2
+
     def _expire(self):
         """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""
         now = time.ticks_ms()
@@ -250,12 +265,10 @@ class Calls:
 
     async def _request(self, op, args, timeout_ms):
         """Publish request op at QoS 1 and return its answer (the broker echoes the packet id as req)."""
-        from .requests import Answers, request, result
+        from .requests import request, result
         t, msg = request(op, *args)
         t = mqtt.wire(t)
-        asks = self._asks
-        if asks is None:
-            asks = self._asks = Answers()
+        asks = self._answers()
         ms = timeout_ms or int(self.timeout * 1000)
         end = time.ticks_add(time.ticks_ms(), ms)
         while True:

@@ -1,5 +1,4 @@
 """The sync client's calls whose code lives in modules imported on first use: a publish-only device never loads it."""
-import errno
 import time
 
 
@@ -22,6 +21,10 @@ class Calls:
         """Unsubscribe from channel, whatever options it was subscribed with."""
         from .receive import unsubscribe
         unsubscribe(self, key, channel)
+
+    def _ask(self, op, args, timeout_ms):
+        from .requests import ask
+        return ask(self, op, args, timeout_ms)
 
     def presence(self, key, channel, status=True, changes=True, timeout_ms=None):
         """Ask who is on channel (status) and/or follow joins and leaves (changes)."""
@@ -65,46 +68,3 @@ class Calls:
                 self._drain()
             self.loop(min(left, 100) if self.pending() else 0)
         return True
-
-    def _ask(self, op, args, timeout_ms):
-        """Publish a request at QoS 1 (the broker then echoes its packet id as 'req').
-
-        timeout_ms=None: return at once, the answer comes as the event op. Otherwise wait for the
-        answer, dispatching what arrives meanwhile, and return it (EmitterError for an error answer).
-        """
-        from .mqtt import wire
-        from .requests import Answers, request, result
-        t, msg = request(op, *args)
-        t = wire(t)
-        if timeout_ms is None:
-            self._send(t, msg, 1)
-            return None
-        self._not_nested()
-        asks = self._asks
-        if asks is None:
-            asks = self._asks = Answers()
-        end = time.ticks_add(time.ticks_ms(), timeout_ms)
-        pid = w = None
-        try:
-            while True:
-                if self.connected and w is None:
-                    # Asked again on each new link: an answer never comes on a link that went.
-                    pid = self._next_pid()
-                    w = asks.want(pid)
-                    link = self._link
-                    try:
-                        self._publish(t, msg, 1, False, pid)
-                    except Exception as e:
-                        self._down(e)
-                if w and w[0] is not None:
-                    return result(w[0])
-                if w and self._link is not link:
-                    asks.take(pid)
-                    w = None
-                left = time.ticks_diff(end, time.ticks_ms())
-                if left <= 0:
-                    raise OSError(errno.ETIMEDOUT)  # no answer in time
-                self.loop(min(left, 50))
-        finally:
-            if pid is not None:
-                asks.take(pid)

@@ -183,6 +183,35 @@ class Emitter(Calls, Core):
         if not q.count():
             self._queue = None  # empty: publishes take the direct path again
 
+    def _receiver(self):
+        """The Receiver, made with the first subscription: from then on everything is read through it."""
+        if self._rx is None:
+            from .receive import Receiver
+            self._rx = Receiver(self)
+        return self._rx
+
+    def _heard(self):
+        self._ping_at = None  # the link is alive
+
+    def _sub_ack(self, kind, t):
+        """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
+        pid = self._next_pid()
+        b = self._buf
+        if len(t) + 8 > len(b):
+            b = bytearray(len(t) + 8)
+        self._link.write(b, mqtt.subscription(b, kind, pid, t))
+        self._sent = time.ticks_ms()
+        self._until = time.ticks_add(self._sent, int(self.timeout * 1000))
+        try:
+            code = self._receiver().pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
+        finally:
+            self._until = None
+        self._ping_at = None
+        if kind == mqtt.SUBSCRIBE and code == 0x80:
+            from .message import EmitterError
+            e = self._asks and self._asks.last_error
+            raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})
+
     def _not_nested(self):
         """A call that waits for its own answer cannot run in a handler while another answer is awaited."""
         if self._until is not None:

@@ -65,6 +65,18 @@ class Core:
         """How many publishes wait in the queue for the link."""
         return self._queue.count() if self._queue else 0
 
+    def _subscriptions(self):
+        if self._subs is None:
+            from .subscriptions import Subscriptions
+            self._subs = Subscriptions()
+        return self._subs
+
+    def _answers(self):
+        if self._asks is None:
+            from .requests import Answers
+            self._asks = Answers()
+        return self._asks
+
     def _next_host(self):
         self._host_i = i = (self._host_i + 1) % len(self.hosts)
         host, _, port = self.hosts[i].partition(":")
@@ -99,19 +111,6 @@ class Core:
         for lost in q.add(t, msg, qos, retain):
             self.dropped += 1
             self._emit("error", {"status": 0, "message": "queue full: dropped the oldest publish, to %s" % lost})
-
-    def _incoming(self, p, first, j, end):
-        """A PUBLISH in parser p's buffer, body at j: delivered. Returns its packet id (QoS 1), else 0."""
-        a, b = p.topic(j)
-        body = b + (2 if first & 6 else 0)
-        if body > end or first & 6 > 2:
-            raise ValueError("malformed PUBLISH" if body > end else "QoS 2 is not supported")
-        mv = p.mv
-        t = self._rx_topic
-        if t is None or len(t) != b - a or mv[a:b] != t:
-            t = bytes(mv[a:b])
-        self._message(t, bytes(mv[body:end]))
-        return p.buf[b] << 8 | p.buf[b + 1] if first & 6 else 0
 
     def _message(self, topic, msg):
         """A PUBLISH from the broker: an answer on emitter/OP/, else a message for its handler."""

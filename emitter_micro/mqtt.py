@@ -1,5 +1,5 @@
-"""MQTT 3.1.1 as emitter_micro speaks it: every packet it writes, encoded once into the caller's buffer,
-and one incremental parser for what arrives. No I/O here: each client reads and writes its own way."""
+"""MQTT 3.1.1 as emitter_micro writes it: every packet, encoded once into the caller's buffer (parser.py
+reads what arrives). No I/O here: each client writes its own way."""
 import struct
 
 from micropython import const
@@ -12,8 +12,6 @@ UNSUBSCRIBE = const(0xA2)
 UNSUBACK = const(0xB0)
 PINGREQ = b"\xc0\x00"
 DISCONNECT = b"\xe0\x00"
-_START = const(256)  # the parser's buffer at first; it doubles to hold two packets of the largest size seen
-_MOST = const(4096)  # past this a packet gets a buffer of its own, dropped once it is parsed
 
 
 def header(buf, first, n):
@@ -92,71 +90,3 @@ def connect(client_id, keepalive, will=None, user=None):
         b[i + 2:i + 2 + len(p)] = p
         i += 2 + len(p)
     return memoryview(b)[:i]
-
-
-class Parser:
-    """Packets out of what arrived, in one buffer kept for the connection: buf[i:n] is read, not parsed.
-
-    next() gives the next whole packet as (first byte, where its body starts, where it ends) and moves
-    past it; space() makes room for the rest of a packet that has only started, and tells where the next
-    read goes. Its state lives in the object: a handler may read on from where a packet left off.
-    """
-
-    def __init__(self):
-        self.i = self.n = self.need = 0
-        self._new(_START)
-
-    def _new(self, n):
-        self.buf = bytearray(n)  # a MemoryError if the heap cannot: a packet larger than any heap
-        self.mv = memoryview(self.buf)
-
-    def reset(self):
-        """A new connection: nothing of the last one is kept."""
-        self.i = self.n = self.need = 0
-
-    def next(self):
-        buf, i, n = self.buf, self.i, self.n
-        j = i + 1
-        size = shift = 0
-        while j < n:
-            b = buf[j]
-            j += 1
-            size |= (b & 0x7F) << shift
-            if b < 0x80:
-                end = j + size
-                if end > n:
-                    break
-                self.i = end
-                self.need = 0
-                return buf[i], j, end
-            shift += 7
-            if shift > 21:
-                raise ValueError("malformed packet length")
-        else:
-            self.need = 0 if i == n else 1  # nothing pending, or a header not all in yet
-            return None
-        self.need = end - n  # the rest of a packet that has started
-        return None
-
-    def space(self):
-        """Where the next read goes: the free part of the buffer, made to hold the packet in progress."""
-        i, n, b = self.i, self.n, self.buf
-        want = n - i + self.need
-        if i == n:
-            if len(b) > _MOST:
-                self._new(_START)  # the buffer of one large packet: back to a small one
-        elif want > len(b):
-            k = len(b)
-            while k < 2 * want and k < _MOST:
-                k *= 2  # a torn packet and the next one
-            self._new(max(k, want))
-            self.buf[:n - i] = memoryview(b)[i:n]
-        elif i:
-            b[:n - i] = self.mv[i:n]
-        self.i, self.n = 0, n - i
-        return self.mv[self.n:] if self.n else self.mv
-
-    def topic(self, j):
-        """(start, end) of the topic of a PUBLISH whose body starts at j."""
-        a = j + 2
-        return a, a + (self.buf[j] << 8 | self.buf[j + 1])

@@ -10,7 +10,7 @@ import time
 
 from . import mqtt
 from .message import EmitterError
-from .subscriptions import Subscriptions
+from .parser import Parser
 
 
 class Receiver:
@@ -18,7 +18,7 @@ class Receiver:
 
     def __init__(self, em):
         self.em = em
-        self.p = mqtt.Parser()
+        self.p = Parser()
         self.link = None
         self.want = self.pid = self.code = 0
 
@@ -46,7 +46,7 @@ class Receiver:
             if pk:
                 first, j, end = pk
                 if first & 0xF0 == mqtt.PUBLISH:
-                    qos1 = em._incoming(p, first, j, end)
+                    qos1 = p.message(em, first, j, end)
                     if qos1 and em._link:  # QoS 1 (the broker sends QoS 0; another broker may not)
                         em._link.write(bytes((mqtt.PUBACK, 2, qos1 >> 8, qos1 & 0xFF)))
                     u = em._until
@@ -92,7 +92,7 @@ class Receiver:
             raise OSError(-1)  # the peer closed the connection (umqtt.simple's number for it)
         n = p.n
         if r:
-            self.em._ping_at = None  # the link is alive
+            self.em._heard()
             n += r
             need -= r
         if need > 0:  # a packet is torn: its rest is on the way, waited for up to the timeout
@@ -103,22 +103,13 @@ class Receiver:
         return n == len(p.buf)
 
 
-def receiver(em):
-    """The device's Receiver, made with its first subscription: from then on everything is read through it."""
-    if not em._rx:
-        em._rx = Receiver(em)
-    return em._rx
-
-
 def subscribe(em, t, ch, handler):
     em._not_nested()
-    subs = em._subs
-    if subs is None:
-        subs = em._subs = Subscriptions()
+    subs = em._subscriptions()
     subs.add(t, ch, handler)
     if em.connected:
         try:
-            _ack(em, mqtt.SUBSCRIBE, t)
+            em._sub_ack(mqtt.SUBSCRIBE, t)
         except EmitterError:
             subs.drop(t)
             raise
@@ -128,16 +119,14 @@ def subscribe(em, t, ch, handler):
 
 def unsubscribe(em, key, channel):
     em._not_nested()
-    subs = em._subs
-    if subs is None:
-        subs = em._subs = Subscriptions()
+    subs = em._subscriptions()
     topics = subs.matching(key, channel)
     for t in topics:
         subs.drop(t)
     for t in topics:
         if em.connected:
             try:
-                _ack(em, mqtt.UNSUBSCRIBE, t)
+                em._sub_ack(mqtt.UNSUBSCRIBE, t)
             except Exception as e:
                 em._down(e)
 
@@ -146,25 +135,6 @@ def resubscribe(em):
     """After a (re)connect: the broker keeps no sessions."""
     for t in em._subs.topics():
         try:
-            _ack(em, mqtt.SUBSCRIBE, t)
+            em._sub_ack(mqtt.SUBSCRIBE, t)
         except EmitterError:
             em._subs.drop(t)  # refused now (a banned key): the 'error' event told why
-
-
-def _ack(em, kind, t):
-    """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
-    pid = em._next_pid()
-    b = em._buf
-    if len(t) + 8 > len(b):
-        b = bytearray(len(t) + 8)
-    em._link.write(b, mqtt.subscription(b, kind, pid, t))
-    em._sent = time.ticks_ms()
-    em._until = time.ticks_add(em._sent, int(em.timeout * 1000))
-    try:
-        code = receiver(em).pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
-    finally:
-        em._until = None
-    em._ping_at = None
-    if kind == mqtt.SUBSCRIBE and code == 0x80:
-        e = em._asks and em._asks.last_error
-        raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})

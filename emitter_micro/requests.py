@@ -1,7 +1,9 @@
 """Requests to the broker on emitter/OP/ (their bodies, validated) and their answers, matched by packet id;
 imported on first use. Each client publishes a request at QoS 1 (the broker then echoes the packet id as
 "req") and waits its own way; Answers holds what came."""
+import errno
 import json
+import time
 from binascii import a2b_base64
 
 from . import topic as T
@@ -109,11 +111,50 @@ def answer(em, op, msg):
         d = {"status": 0, "message": "unreadable answer on emitter/%s/" % op}
     if op == "history":
         unpack_history(d)
-    a = em._asks
-    if a is None:
-        a = em._asks = Answers()
+    a = em._answers()
     a.got(d)
     if op == "error" or failed(d):
         a.last_error = d
         op = "error"
     em._emit(op, d)
+
+
+def ask(em, op, args, timeout_ms):
+    """The sync client's request: published at QoS 1 (the broker then echoes its packet id as 'req').
+
+    timeout_ms=None: return at once, the answer comes as the event op. Otherwise wait for the
+    answer, dispatching what arrives meanwhile, and return it (EmitterError for an error answer).
+    """
+    from .mqtt import wire
+    t, msg = request(op, *args)
+    t = wire(t)
+    if timeout_ms is None:
+        em._send(t, msg, 1)
+        return None
+    em._not_nested()
+    asks = em._answers()
+    end = time.ticks_add(time.ticks_ms(), timeout_ms)
+    pid = w = None
+    try:
+        while True:
+            if em.connected and w is None:
+                # Asked again on each new link: an answer never comes on a link that went.
+                pid = em._next_pid()
+                w = asks.want(pid)
+                link = em._link
+                try:
+                    em._publish(t, msg, 1, False, pid)
+                except Exception as e:
+                    em._down(e)
+            if w and w[0] is not None:
+                return result(w[0])
+            if w and em._link is not link:
+                asks.take(pid)
+                w = None
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                raise OSError(errno.ETIMEDOUT)  # no answer in time
+            em.loop(min(left, 50))
+    finally:
+        if pid is not None:
+            asks.take(pid)
