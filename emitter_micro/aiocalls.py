@@ -21,6 +21,15 @@ async def within(aw, ms):
         raise OSError(errno.ETIMEDOUT)
 
 
+def _yield():
+    # MicroPython's sleep_ms(0) is one generator reused by every call: awaiting it allocates nothing.
+    return asyncio.sleep_ms(0) if hasattr(asyncio, "sleep_ms") else asyncio.sleep(0)
+
+
+async def _raise(e):
+    raise e
+
+
 async def shut(w):
     """Close a stream, waiting at most a second."""
     try:
@@ -33,15 +42,22 @@ async def shut(w):
 class Calls:
     """The calls that wait for the broker; aio.Emitter inherits them."""
 
-    async def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
-        """Publish message to channel; qos=1 returns once acked (queued, returning at once, while the link is down)."""
-        await self._send(self._topic(key, channel, ttl, me), payload(message), qos, retain)
+    def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
+        """Publish message to channel (await it); qos=1 returns once acked (queued, returning at once, while the
+        link is down)."""
+        try:
+            return self._send(self._topic(key, channel, ttl, me), payload(message), qos, retain)
+        except Exception as e:
+            return _raise(e)  # raised where it is awaited, as from a coroutine
 
-    async def publish_with_link(self, name, message, qos=0, retain=False):
-        """Publish message through link name."""
+    def publish_with_link(self, name, message, qos=0, retain=False):
+        """Publish message through link name (await it)."""
         from .requests import link_publish
-        t, msg = link_publish(name, message)
-        await self._send(mqtt.wire(t), msg, qos, retain)
+        try:
+            t, msg = link_publish(name, message)
+            return self._send(mqtt.wire(t), msg, qos, retain)
+        except Exception as e:
+            return _raise(e)
 
     async def subscribe(self, key, channel, last=None, since=None, until=None, handler=None):
         """Subscribe to channel; returns once the broker acked. handler gets its messages, else messages()."""
@@ -159,20 +175,30 @@ class Calls:
             if p not in self._acks and p not in asks:
                 return p
 
-    async def _send(self, t, msg, qos=0, retain=False):
+    def _send(self, t, msg, qos=0, retain=False):
+        """What publish() returns: written at once where the link takes it (QoS 0: then a yield that
+        allocates nothing on MicroPython), else a coroutine that waits (for the socket, or the PUBACK)."""
         self._valid(t, msg, qos)
         if not self.connected or self._queue:
             if self._over or not self.connected and not self.reconnect:
                 raise OSError(errno.ENOTCONN)
             self._enqueue(t, msg, qos, retain)
             self._wake.set()
-            return
+            return _yield()
+        if not qos and not (self._sock is not None and len(self._w.out_buf) > _BEHIND):
+            self._write(t, msg, 0, retain, 0)
+            return _yield()
+        return self._sent_later(t, msg, qos, retain)
+
+    async def _sent_later(self, t, msg, qos, retain):
         w = self._w
         while self._sock is not None and w is self._w and len(w.out_buf) > _BEHIND:
             await asyncio.sleep_ms(10)  # the socket is behind: wait for it, never pile up
+        if not self.connected:
+            self._enqueue(t, msg, qos, retain)
+            return
         if not qos:
             self._write(t, msg, 0, retain, 0)
-            await asyncio.sleep(0)
             return
         pid = self._free_pid()
         a = self._expect(pid, mqtt.PUBACK, asyncio.Event(), (t, msg, qos, retain))
