@@ -6,6 +6,7 @@ to the socket when it takes them, and drained by a task when it does not. The op
 routing, queue and backoff are core.Core's, as the sync client's; umqtt.simple is never loaded.
 """
 import errno
+import struct
 import time
 
 import asyncio
@@ -15,6 +16,31 @@ from .aiocalls import LOST, Calls, shut, within
 from .core import Core
 from .parser import Parser
 
+
+
+def _connect(client_id, keepalive, will=None, user=None):
+    """CONNECT with a clean session (the broker keeps none); will: (topic, message, retain). Here, not in
+    mqtt.py: the sync client's CONNECT is umqtt.simple's, and a sync device need not load this."""
+    parts = [client_id]
+    flags = 2
+    if will:
+        flags |= 0x24 if will[2] else 4
+        parts += will[:2]
+    if user:
+        flags |= 0x80
+        parts.append(user)
+    n = 10
+    for p in parts:
+        n += 2 + len(p)
+    b = bytearray(n + 4)
+    i = mqtt.header(b, 0x10, n)
+    struct.pack_into("!H4sBBH", b, i, 4, b"MQTT", 4, flags, keepalive)
+    i += 10
+    for p in parts:
+        struct.pack_into("!H", b, i, len(p))
+        b[i + 2:i + 2 + len(p)] = p
+        i += 2 + len(p)
+    return memoryview(b)[:i]
 
 
 async def connect(options=None):
@@ -93,7 +119,7 @@ class Emitter(Calls, Core):
             except (AttributeError, OSError):
                 pass
         user = self._options.get("username")
-        w.write(mqtt.connect(self.client_id.encode(), self.keepalive, self._will, user and user.encode()))
+        w.write(_connect(self.client_id.encode(), self.keepalive, self._will, user and user.encode()))
         await within(w.drain(), ms)
         ack = await within(r.readexactly(4), ms)
         if ack[0] != 0x20 or ack[3]:
@@ -198,9 +224,9 @@ class Emitter(Calls, Core):
         into = getattr(r, "readinto", None)  # MicroPython's stream; CPython's reads bytes
         try:
             while True:
-                pk = p.next()
-                if pk:
-                    self._packet(p, *pk)
+                first = p.next()
+                if first >= 0:
+                    self._packet(p, first)
                     continue
                 # A packet under way: its rest must follow within the timeout, counted from the last progress.
                 self._rx_at = time.ticks_ms() if p.i < p.n else None
@@ -223,10 +249,11 @@ class Emitter(Calls, Core):
                 self._rd = None
                 self._dead(e)
 
-    def _packet(self, p, first, j, end):
+    def _packet(self, p, first):
         kind = first & 0xF0
+        j, end = p.j, p.end
         if kind == mqtt.PUBLISH:
-            pid = p.message(self, first, j, end)
+            pid = p.message(self, first)
             if pid:
                 b = bytearray(4)  # the broker sends QoS 0 only: a PUBACK is rare
                 self._put(b, mqtt.puback(b, pid))

@@ -193,24 +193,13 @@ class Emitter(Calls, Core):
     def _heard(self):
         self._ping_at = None  # the link is alive
 
-    def _sub_ack(self, kind, t):
-        """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
-        pid = self._next_pid()
-        b = self._buf
-        if len(t) + 8 > len(b):
-            b = bytearray(len(t) + 8)
-        self._link.write(b, mqtt.subscription(b, kind, pid, t))
-        self._sent = time.ticks_ms()
-        self._until = time.ticks_add(self._sent, int(self.timeout * 1000))
-        try:
-            code = self._receiver().pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
-        finally:
+    def _awaiting(self, on):
+        """An ack is awaited from now, by the timeout (the nesting guard and the deadline of the wait)."""
+        if on:
+            self._sent = time.ticks_ms()
+            self._until = time.ticks_add(self._sent, int(self.timeout * 1000))
+        else:
             self._until = None
-        self._ping_at = None
-        if kind == mqtt.SUBSCRIBE and code == 0x80:
-            from .message import EmitterError
-            e = self._asks and self._asks.last_error
-            raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})
 
     def _not_nested(self):
         """A call that waits for its own answer cannot run in a handler while another answer is awaited."""

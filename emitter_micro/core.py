@@ -114,7 +114,7 @@ class Core:
 
     def _message(self, topic, msg):
         """A PUBLISH from the broker: an answer on emitter/OP/, else a message for its handler."""
-        if topic[:8] == b"emitter/":
+        if topic.startswith(b"emitter/"):
             from .requests import answer
             answer(self, topic[8:-1].decode(), msg)
             return

@@ -1,5 +1,6 @@
-"""MQTT 3.1.1 as emitter_micro writes it: every packet, encoded once into the caller's buffer (parser.py
-reads what arrives). No I/O here: each client writes its own way."""
+"""MQTT 3.1.1 as emitter_micro writes it: every packet both clients write, encoded once into the caller's
+buffer (the CONNECT only the asyncio client writes is aio.py's; parser.py reads what arrives). No I/O
+here: each client writes its own way."""
 import struct
 
 from micropython import const
@@ -66,27 +67,3 @@ def size(topic, msg, qos):
     """The bytes of a PUBLISH, fixed header included."""
     n = 2 + len(topic) + len(msg) + 2 * qos
     return n + (2 if n < 0x80 else 3 if n < 0x4000 else 4)
-
-
-def connect(client_id, keepalive, will=None, user=None):
-    """CONNECT with a clean session (the broker keeps none); will: (topic, message, retain)."""
-    parts = [client_id]
-    flags = 2
-    if will:
-        flags |= 0x24 if will[2] else 4
-        parts += will[:2]
-    if user:
-        flags |= 0x80
-        parts.append(user)
-    n = 10
-    for p in parts:
-        n += 2 + len(p)
-    b = bytearray(n + 4)
-    i = header(b, 0x10, n)
-    struct.pack_into("!H4sBBH", b, i, 4, b"MQTT", 4, flags, keepalive)
-    i += 10
-    for p in parts:
-        struct.pack_into("!H", b, i, len(p))
-        b[i + 2:i + 2 + len(p)] = p
-        i += 2 + len(p)
-    return memoryview(b)[:i]

@@ -9,13 +9,13 @@ _MOST = const(4096)  # past this a packet gets a buffer of its own, dropped once
 class Parser:
     """Packets out of what arrived, in one buffer kept for the connection: buf[i:n] is read, not parsed.
 
-    next() gives the next whole packet as (first byte, where its body starts, where it ends) and moves
-    past it; space() makes room for the rest of a packet that has only started, and tells where the next
-    read goes. Its state lives in the object: a handler may read on from where a packet left off.
+    next() gives the first byte of the next whole packet (-1: none yet) and moves past it; its body is
+    buf[j:end]. space() makes room for the rest of a packet that has only started, and tells where the
+    next read goes. Its state lives in the object: a handler may read on from where a packet left off.
     """
 
     def __init__(self):
-        self.i = self.n = self.need = 0
+        self.i = self.n = self.need = self.j = self.end = 0
         self._new(_START)
 
     def _new(self, n):
@@ -38,17 +38,18 @@ class Parser:
                 end = j + size
                 if end > n:
                     break
-                self.i = end
+                self.i = self.end = end
+                self.j = j
                 self.need = 0
-                return buf[i], j, end
+                return buf[i]
             shift += 7
             if shift > 21:
                 raise ValueError("malformed packet length")
         else:
             self.need = 0 if i == n else 1  # nothing pending, or a header not all in yet
-            return None
+            return -1
         self.need = end - n  # the rest of a packet that has started
-        return None
+        return -1
 
     def space(self):
         """Where the next read goes: the free part of the buffer, made to hold the packet in progress."""
@@ -68,10 +69,10 @@ class Parser:
         self.i, self.n = 0, n - i
         return self.mv[self.n:] if self.n else self.mv
 
-    def message(self, em, first, j, end):
-        """The PUBLISH in buf[j:end] handed to em._message (its topic, bytes kept by em, compared in place);
+    def message(self, em, first):
+        """The PUBLISH just parsed handed to em._message (its topic compared in place with the one em keeps);
         returns its packet id (QoS 1), else 0."""
-        buf, mv = self.buf, self.mv
+        buf, mv, j, end = self.buf, self.mv, self.j, self.end
         a = j + 2
         b = a + (buf[j] << 8 | buf[j + 1])
         body = b + (2 if first & 6 else 0)

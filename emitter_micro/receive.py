@@ -42,11 +42,11 @@ class Receiver:
                 if want:
                     raise OSError(errno.ENOTCONN)
                 return None
-            pk = p.next()  # before dispatching, the parser moves past it: a nested read starts after it
-            if pk:
-                first, j, end = pk
+            first = p.next()  # before dispatching, the parser moves past it: a nested read starts after it
+            if first >= 0:
+                j, end = p.j, p.end
                 if first & 0xF0 == mqtt.PUBLISH:
-                    qos1 = p.message(em, first, j, end)
+                    qos1 = p.message(em, first)
                     if qos1 and em._link:  # QoS 1 (the broker sends QoS 0; another broker may not)
                         em._link.write(bytes((mqtt.PUBACK, 2, qos1 >> 8, qos1 & 0xFF)))
                     u = em._until
@@ -109,7 +109,7 @@ def subscribe(em, t, ch, handler):
     subs.add(t, ch, handler)
     if em.connected:
         try:
-            em._sub_ack(mqtt.SUBSCRIBE, t)
+            _ack(em, mqtt.SUBSCRIBE, t)
         except EmitterError:
             subs.drop(t)
             raise
@@ -126,7 +126,7 @@ def unsubscribe(em, key, channel):
     for t in topics:
         if em.connected:
             try:
-                em._sub_ack(mqtt.UNSUBSCRIBE, t)
+                _ack(em, mqtt.UNSUBSCRIBE, t)
             except Exception as e:
                 em._down(e)
 
@@ -135,6 +135,24 @@ def resubscribe(em):
     """After a (re)connect: the broker keeps no sessions."""
     for t in em._subs.topics():
         try:
-            em._sub_ack(mqtt.SUBSCRIBE, t)
+            _ack(em, mqtt.SUBSCRIBE, t)
         except EmitterError:
             em._subs.drop(t)  # refused now (a banned key): the 'error' event told why
+
+
+def _ack(em, kind, t):
+    """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
+    pid = em._next_pid()
+    b = em._buf
+    if len(t) + 8 > len(b):
+        b = bytearray(len(t) + 8)
+    em._link.write(b, mqtt.subscription(b, kind, pid, t))
+    em._awaiting(True)
+    try:
+        code = em._receiver().pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
+    finally:
+        em._awaiting(False)
+    em._heard()
+    if kind == mqtt.SUBSCRIBE and code == 0x80:
+        e = em._asks and em._asks.last_error
+        raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})
