@@ -93,13 +93,25 @@ class Emitter(Calls, Core):
 
     def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel; qos=1 waits for the broker's ack."""
-        t = self._topic(key, channel, ttl, me)
+        p = self._pub  # core's cache of the last topic, looked up here: the hot path makes no call it can spare
+        t = p[4] if key is p[0] and channel is p[1] and ttl == p[2] and me == p[3] else self._topic(key, channel, ttl, me)
         if type(message) is not bytes:
             message = payload(message)
-        if qos == 0 and self.connected and not self._queue and len(t) + len(message) <= 65536:
-            # QoS 0 on a healthy link, the telemetry hot path: written at once, no allocation.
+        n = len(message)
+        if qos == 0 and self.connected and not self._queue and len(t) + n <= 65536:
+            # QoS 0 on a healthy link, the telemetry hot path: laid out in the reused buffer (_topic grew it
+            # for the topic) and written at once, in one piece where it fits; no allocation.
+            b = self._buf
+            i = mqtt.publish(b, t, 0, retain, 0, n)
+            k = i + n
             try:
-                self._write(t, message, 0, retain, 0)
+                w = self._link.write
+                if k <= len(b):
+                    b[i:k] = message
+                    w(b, k)
+                else:
+                    w(b, i)
+                    w(message)
                 self._sends += 1
                 return
             except Exception as e:
@@ -111,7 +123,7 @@ class Emitter(Calls, Core):
         segment, no allocation), else with the payload in a write of its own."""
         b = self._buf
         if len(t) + 8 > len(b):
-            b = self._buf = bytearray(len(t) + 8)  # a long topic: the buffer grows once
+            b = self._buf = bytearray(len(t) + 8)  # a long topic (a request's, a link's): the buffer grows once
         i = mqtt.publish(b, t, qos, retain, pid, len(msg))
         k = i + len(msg)
         w = self._link.write

@@ -88,6 +88,8 @@ class Core:
         if key is p[0] and channel is p[1] and ttl == p[2] and me == p[3]:
             return p[4]
         t = mqtt.wire(T.build(key, T.channel(channel), T.options(ttl=ttl, me=me)))
+        if len(t) + 8 > len(self._buf):
+            self._buf = bytearray(len(t) + 8)  # a long topic: the buffer that lays out a publish grows once
         self._pub = (key, channel, ttl, me, t)
         return t
 

@@ -72,7 +72,8 @@ class Parser:
     def message(self, em, first):
         """The PUBLISH just parsed handed to em._message (its topic compared in place with the one em keeps);
         returns its packet id (QoS 1), else 0."""
-        buf, mv, j, end = self.buf, self.mv, self.j, self.end
+        buf, mv = self.buf, self.mv  # two at a time: four build a tuple
+        j, end = self.j, self.end
         a = j + 2
         b = a + (buf[j] << 8 | buf[j + 1])
         body = b + (2 if first & 6 else 0)
