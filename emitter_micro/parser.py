@@ -4,6 +4,9 @@ from micropython import const
 
 _START = const(256)  # the buffer at first; it doubles to hold two packets of the largest size seen
 _MOST = const(4096)  # past this a packet gets a buffer of its own, dropped once it is parsed
+# The Emitter broker sends no payload past 64 KB (its MaxMessageSize); a longer packet is garbage and
+# must not take the heap (a length field of 0xFFFFFF7F would ask for 256 MB).
+_LARGEST = const(66560)
 
 
 class Parser:
@@ -35,6 +38,8 @@ class Parser:
             j += 1
             size |= (b & 0x7F) << shift
             if b < 0x80:
+                if size > _LARGEST:
+                    raise ValueError("packet of %d bytes: more than the broker sends" % size)
                 end = j + size
                 if end > n:
                     break
