@@ -70,3 +70,4 @@ bench: deps
 	$(PY) bench/rx.py mpy:$(VENV)/bin/micropython frozen:.deps/firmware/frozen32/micropython mpy32:.deps/firmware/umqtt32/micropython
 	$(PY) bench/rx.py --heap frozen:.deps/firmware/frozen32/micropython mpy32:.deps/firmware/umqtt32/micropython
 	for mp in $(VENV)/bin/micropython .deps/firmware/frozen32/micropython; do $$mp -X heapsize=8M bench/store_wear.py 32 256 || exit 1; done
+	$(PY) bench/store_rate.py

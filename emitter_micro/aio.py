@@ -54,6 +54,10 @@ class Emitter(Calls, Core):
 
     def __init__(self, options=None):
         o = options or {}
+        # packet id -> [Event (None: sent from the queue), answer, error, ack type (None: an answer),
+        # publish to send again if the link goes first (a queue entry), deadline]. Made before Core's
+        # __init__, which may tell something (the store's reports) through _emit.
+        self._acks = {}
         super().__init__(o, ("message_queue",))
         self.message_queue = o.get("message_queue", 16)
         if not self.message_queue > 0:
@@ -63,9 +67,6 @@ class Emitter(Calls, Core):
         self._new = asyncio.Event()
         self._wake = asyncio.Event()
         self._kick = asyncio.Event()
-        # packet id -> [Event (None: sent from the queue), answer, error, ack type (None: an answer),
-        # publish to send again if the link goes first, deadline]
-        self._acks = {}
         self._p = Parser()
         self._task = self._rd = self._wr = self._w = self._sock = self._ping_at = self._rx_at = self._tx_at = None
         self._over = False
@@ -167,10 +168,7 @@ class Emitter(Calls, Core):
             self._new.set()
         else:
             if again:  # publishes sent but not acknowledged go again first, in order, then the queue
-                if self._queue is None:
-                    from .resilience import Backlog
-                    self._queue = Backlog(self._options)
-                self._queue.push_front(again)
+                self._again(again)
         self._wake.set()
 
     def _fail(self):
@@ -263,6 +261,8 @@ class Emitter(Calls, Core):
             if a and a[3] == kind:
                 del self._acks[pid]
                 a[1] = p.buf[end - 1]
+                if a[4]:
+                    self._forget(a[4][4])  # acknowledged: its record in the store goes
                 if a[0]:
                     a[0].set()
 

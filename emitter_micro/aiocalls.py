@@ -179,33 +179,38 @@ class Calls:
         """What publish() returns: written at once where the link takes it (QoS 0: then a yield that
         allocates nothing on MicroPython), else a coroutine that waits (for the socket, or the PUBACK)."""
         self._valid(t, msg, qos)
+        # With the store, a QoS 1 publish is in it from the call until its PUBACK (aio.py's _packet).
         if not self.connected or self._queue:
             if self._over or not self.connected and not self.reconnect:
                 raise OSError(errno.ENOTCONN)
-            self._enqueue(t, msg, qos, retain)
+            self._enqueue(t, msg, qos, retain, self._record(t, msg, 1, retain) if qos and self._store else None)
             self._wake.set()
             return _yield()
         if not qos and not (self._sock is not None and len(self._w.out_buf) > _BEHIND):
             self._write(t, msg, 0, retain, 0)
             return _yield()
-        return self._sent_later(t, msg, qos, retain)
+        return self._sent_later(t, msg, qos, retain, self._record(t, msg, 1, retain) if qos and self._store else None)
 
-    async def _sent_later(self, t, msg, qos, retain):
+    async def _sent_later(self, t, msg, qos, retain, rid):
         w = self._w
         while self._sock is not None and w is self._w and len(w.out_buf) > _BEHIND:
             await asyncio.sleep_ms(10)  # the socket is behind: wait for it, never pile up
         if not self.connected:
-            self._enqueue(t, msg, qos, retain)
+            self._enqueue(t, msg, qos, retain, rid)
             return
         if not qos:
             self._write(t, msg, 0, retain, 0)
             return
         pid = self._free_pid()
-        a = self._expect(pid, mqtt.PUBACK, asyncio.Event(), (t, msg, qos, retain))
+        a = self._expect(pid, mqtt.PUBACK, asyncio.Event(), (t, msg, qos, retain, rid))
         self._write(t, msg, 1, retain, pid)
-        await self._until(a)
-        if a[1] is LOST and self._over:
-            raise OSError(errno.ENOTCONN)  # the link went and will not come back: not sent
+        try:
+            await self._until(a)
+            if a[1] is LOST and self._over:
+                raise OSError(errno.ENOTCONN)  # the link went and will not come back: not sent
+        except Exception:
+            self._forget(rid)  # raised to the caller: not kept
+            raise
         if a[2]:
             raise EmitterError(a[2])  # refused by the broker (it acks anyway)
 
@@ -219,6 +224,8 @@ class Calls:
                 pid = self._free_pid()
                 self._expect(pid, mqtt.PUBACK, None, e)
             self._write(e[0], e[1], e[2], e[3], pid)
+            if not e[2]:
+                self._forget(e[4])  # a QoS 0 entry: written out, its record goes
         if not q.count():
             self._queue = None
 
@@ -278,6 +285,8 @@ class Calls:
                 a[1] = EXPIRED
                 if a[0]:
                     a[0].set()
+                elif a[4]:
+                    self._again([a[4]])  # sent from the queue and not acknowledged in time: it goes again
                 self._suspect()
             elif left < nap:
                 nap = left

@@ -136,15 +136,23 @@ class Emitter(Calls, Core):
 
     def _send(self, t, msg, qos=0, retain=False):
         self._valid(t, msg, qos)
+        if not self.connected and (not self.reconnect or self._closed):
+            raise OSError(errno.ENOTCONN)
+        rid = self._record(t, msg, 1, retain) if qos and self._store else None  # stored until its PUBACK
         # A QoS 1 publish from a handler while an ack is awaited would read that ack: it waits in the queue.
         if self.connected and not self._queue and (not qos or self._until is None):
             try:
-                return self._publish(t, msg, qos, retain)
+                self._publish(t, msg, qos, retain)
             except Exception as e:
-                self._down(e)
-        if not self.connected and (not self.reconnect or self._closed):
-            raise OSError(errno.ENOTCONN)
-        self._enqueue(t, msg, qos, retain)
+                try:
+                    self._down(e)
+                except Exception:
+                    self._forget(rid)  # raised to the caller (reconnect off): not kept
+                    raise
+            else:
+                self._forget(rid)  # acknowledged
+                return
+        self._enqueue(t, msg, qos, retain, rid)
         if self.connected and self._until is None:
             self._drain()
 
@@ -185,13 +193,15 @@ class Emitter(Calls, Core):
         """Send what waits in the queue, in order; QoS 1 entries leave only once acknowledged."""
         q = self._queue
         while q.count() and self.connected:
-            t, msg, qos, retain = q.first()
+            e = q.first()
             try:
-                self._publish(t, msg, qos, retain)
-            except Exception as e:
-                self._down(e)
+                self._publish(e[0], e[1], e[2], e[3])
+            except Exception as x:
+                self._down(x)
                 return
-            q.pop()
+            if q.first() is e:  # else a bound dropped it while a handler ran during the PUBACK wait
+                q.pop()
+            self._forget(e[4])
         if not q.count():
             self._queue = None  # empty: publishes take the direct path again
 

@@ -3,7 +3,10 @@ and what arrives, routed to its handler.
 
 Each other concern is an object that owns its state, made on first use and called by its methods:
 subscriptions.Subscriptions (_subs: the table and the route cache), requests.Answers (_asks: the waits
-for answers, the last error), resilience.Backlog (_queue) and resilience.Backoff (_backoff).
+for answers, the last error), resilience.Backlog (_queue) and resilience.Backoff (_backoff); with the
+"store" option, store.Store (_store: the publishes not yet delivered, on the filesystem), made with the
+client. A queue entry carries the rid of its record in the store (None: not stored); the clients call
+_store.done(rid) when one is delivered.
 """
 import os
 import time
@@ -17,14 +20,14 @@ from .message import EmitterMessage, payload
 
 _EVENTS = ("connect", "disconnect", "message", "error", "presence", "keygen", "me", "keyban", "link", "history")
 _OPTIONS = ("host", "port", "keepalive", "secure", "username", "client_id", "timeout", "will", "ca", "verify",
-            "reconnect", "backoff_ms", "queue_size", "queue_bytes")
+            "reconnect", "backoff_ms", "queue_size", "queue_bytes", "store")
 _HELD = const(16)  # events kept for a handler not registered yet
 
 
 class Core:
     """Options, events and routing; a client adds the link."""
 
-    _subs = _asks = _queue = _backoff = _held = _tls = _rx_topic = _rx_chan = None
+    _subs = _asks = _queue = _backoff = _store = _held = _tls = _rx_topic = _rx_chan = None
 
     def __init__(self, options=None, more=()):
         o = self._options = options or {}
@@ -54,6 +57,8 @@ class Core:
         self._handlers = {}
         self._pub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic as a packet has it
         self._buf = bytearray(256)
+        if o.get("store"):
+            self._open_store(o["store"])
 
     def on(self, event, callback):
         """Register callback for event ('connect', 'message', 'error', ...)."""
@@ -104,15 +109,66 @@ class Core:
         self._pid = p = self._pid % 65535 + 1
         return p
 
-    def _enqueue(self, t, msg, qos, retain):
-        """Queue a publish the link cannot take now; it goes out, in order, when it can."""
+    def _enqueue(self, t, msg, qos, retain, rid=None):
+        """Queue a publish the link cannot take now; it goes out, in order, when it can. rid: its record in
+        the store; a QoS 0 publish is written there now (it waits), a QoS 1 one was before it was sent."""
         q = self._queue
         if q is None:
             from .resilience import Backlog
             q = self._queue = Backlog(self._options)
-        for lost in q.add(t, msg, qos, retain):
-            self.dropped += 1
-            self._emit("error", {"status": 0, "message": "queue full: dropped the oldest publish, to %s" % lost})
+        if rid is None and not qos and self._store:
+            rid = self._record(t, msg, 0, retain)
+        try:
+            lost = q.add(t, msg, qos, retain, rid)
+        except ValueError:
+            self._forget(rid)
+            raise
+        for e in lost:
+            self._forget(e[4])
+            self._dropped(e, "queue")
+
+    def _again(self, entries):
+        """Put publishes sent but not acknowledged back in front of the queue, in order (the asyncio client)."""
+        if self._queue is None:
+            from .resilience import Backlog
+            self._queue = Backlog(self._options)
+        self._queue.push_front(entries)
+
+    def _dropped(self, e, bound):
+        """A queued publish dropped for room (the queue's bound or the store's): counted once, told."""
+        self.dropped += 1
+        t = e[0][2:]
+        self._emit("error", {"status": 0, "message": "%s full: dropped the oldest publish, to %s"
+                                                     % (bound, t[t.find(b"/") + 1:].decode())})
+
+    # --- the store ("store" option; store.py, imported only then) ----------------------------------
+    def _open_store(self, path):
+        """Open the store; what it kept from before this boot waits in the queue at once, oldest first, so
+        pending() counts it and the first connect sends it before anything published since."""
+        from .store import Store
+        s = self._store = Store(path, self._options.get("queue_bytes", 16384), self._report)
+        for rid, t, msg, qos, retain in s.load():
+            try:
+                self._enqueue(t, msg, qos, retain, rid)
+            except ValueError:  # too large for this queue_bytes: its record is gone (_enqueue), say so
+                self._dropped((t,), "queue")
+
+    def _report(self, text):
+        self._emit("error", {"status": 0, "message": text})
+
+    def _record(self, t, msg, qos, retain):
+        """Write a publish to the store; its rid (None: not stored, it is kept in RAM only). What the store
+        dropped to stay within its bound leaves the queue too."""
+        rid, gone = self._store.add(t, msg, qos, retain)
+        if gone and self._queue:
+            for e in self._queue.drop(gone):
+                self._dropped(e, "store")
+        return rid
+
+    def _forget(self, rid):
+        """The record of rid goes: delivered, dropped, or the caller was told the publish failed."""
+        if rid is not None:
+            self._store.done(rid)
 
     def _message(self, topic, msg):
         """A PUBLISH from the broker: an answer on emitter/OP/, else a message for its handler."""

@@ -41,20 +41,30 @@ class Backlog:
     def count(self):
         return len(self.q)
 
-    def add(self, t, msg, qos, retain):
-        """Queue a publish (topic as a packet carries it); return the channels of those dropped to make room."""
+    def add(self, t, msg, qos, retain, rid=None):
+        """Queue a publish (topic as a packet carries it; rid: its record in the store, or None); return the
+        entries dropped to make room, oldest first."""
         cost = len(msg) + _ENTRY
         if cost > self.room:
             raise ValueError("message of %d bytes is larger than the queue (queue_bytes=%d, %d per entry)"
                              % (len(msg), self.room, _ENTRY))
-        self.q.append((t, bytes(msg), qos, retain))  # a copy: the caller may reuse its buffer
+        self.q.append((t, bytes(msg), qos, retain, rid))  # a copy: the caller may reuse its buffer
         self.size += cost
         lost = []
         while self.size > self.room or self.most and len(self.q) > self.most:
-            t = self.pop()[0]
-            t = t[2:]
-            lost.append(t[t.find(b"/") + 1:].decode())
+            lost.append(self.pop())
         return lost
+
+    def drop(self, rids):
+        """Take out the entries whose records the store dropped (rids); return them."""
+        keep, out = [], []
+        for e in self.q:
+            (out if e[4] is not None and e[4] in rids else keep).append(e)
+        if out:
+            self.q = keep
+            for e in out:
+                self.size -= len(e[1]) + _ENTRY
+        return out
 
     def first(self):
         return self.q[0] if self.q else None

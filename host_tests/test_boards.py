@@ -203,6 +203,45 @@ def test_wifi_drop_is_survived(micropython, boards, toxi_proxy, version):
     assert b.seqs(3) == [1, 2, 3], (b.sub.seqs, out)  # the third made after the drop
 
 
+def store_kill_mid_outage(b, proxy):
+    """config.py's STORE = "<path>": the board app killed (SIGKILL, a power cut) in an outage with readings
+    queued, then started again on the same store: every reading of both runs arrives (the first run's stored
+    ones before the second run's own), each once."""
+    b.CONFIG_EXTRA += "STORE = %r\n" % str(b.tmp_path / "queue")
+    b.start(count=None, interval=1)
+    assert b.sub.wait(lambda: 2 in b.sub.seqs, 30), "".join(b.out)
+    proxy.server.request("POST", "/proxies/%s" % proxy.name, {"enabled": False})  # the broker unreachable
+    end = time.monotonic() + 30
+
+    def published(lines):
+        """(seq, uptime_ms) of each reading the app said it published (delivered or queued)."""
+        return [tuple(int(w) for w in x.split()[2:5:2]) for x in lines if x.startswith("telemetry: reading ")]
+    while len([x for x in list(b.out) if x.endswith(" queued\n")]) < 4 and time.monotonic() < end:
+        time.sleep(0.1)
+    b.proc.kill()  # our own child, by its PID
+    b.proc.wait(10)
+    b._reader.join(5)
+    first = published(b.out)
+    queued = [s for s, t in first if (s, t) not in {(x["seq"], x["uptime_ms"]) for x in b.sub.readings}]
+    assert len(queued) >= 4 and "link down" in "".join(b.out), "".join(b.out)
+    proxy.server.request("POST", "/proxies/%s" % proxy.name, {"enabled": True})
+    b.start(count=3, interval=1)
+    r, out = b.result()
+    want = first + published(out.splitlines())
+    b.sub.wait(lambda: len(b.sub.readings) >= len(want), 20)
+    got = [(x["seq"], x["uptime_ms"]) for x in b.sub.readings]
+    assert sorted(got) == sorted(want), "lost %s, duplicated %s\n%s" % (
+        sorted(set(want) - set(got)), [g for g in set(got) if got.count(g) > 1], out)
+    assert got[-3:] == want[-3:], got  # the second run's own after what the first one had stored
+    print("killed with readings %s queued; after the restart all %d readings of both runs arrived, each once"
+          % (queued, len(want)))
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: "umqtt" + v)
+def test_store_keeps_readings_across_a_kill_mid_outage(micropython, boards, toxi_proxy, version):
+    store_kill_mid_outage(boards("unix", version, port=toxi_proxy.port), toxi_proxy)
+
+
 def test_rp2040_on_lwip_wifi_down_10s(boards):
     """The rp2040 app unchanged on the lwIP build with its own network module: the WiFi goes away for 10 s
     mid-loop (SIGUSR1: the access point gone, lwIP's link down, frames dropped; SIGUSR2: back), with the

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from test_boards import Board, devices_key  # noqa: F401  (devices_key: the fixture)
+from test_boards import Board, devices_key, store_kill_mid_outage  # noqa: F401  (devices_key: the fixture)
 
 pytest_plugins = ["toxiproxy"]
 
@@ -85,3 +85,7 @@ def test_wifi_drop_is_survived(micropython, boards, toxi_proxy):
     assert b.seqs(3) == [1, 2, 3], (b.sub.seqs, out)
     print("watchdog fed every %d ms at most, through the WiFi drop" % r["max_gap_ms"])
     assert r["max_gap_ms"] < 1500, r["max_gap_ms"]  # joins wait without holding up the watchdog's task
+
+
+def test_store_keeps_readings_across_a_kill_mid_outage(micropython, boards, toxi_proxy):
+    store_kill_mid_outage(boards("unix", port=toxi_proxy.port), toxi_proxy)

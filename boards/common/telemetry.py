@@ -22,13 +22,20 @@ class Telemetry:
     def start(self):
         c = self.config
         self.board.wifi()
-        em = self.emitter = emitter_micro.Emitter(c.EMITTER)
+        em = self.emitter = emitter_micro.Emitter(self.options())
         em.on("error", self.on_error)
         em.on("connect", lambda: print("telemetry: connected"))
         em.on("disconnect", lambda: print("telemetry: link down, reconnecting"))
         em.connect()
         em.subscribe(c.KEY, c.COMMAND_CHANNEL, handler=self.on_command)
         return em
+
+    def options(self):
+        """config.EMITTER, with config.STORE (a path on the board's flash; empty or missing: none) as the
+        "store" option: readings not yet delivered are kept there across a reboot."""
+        o = self.config.EMITTER
+        store = getattr(self.config, "STORE", "")
+        return dict(o, store=store) if store else o
 
     def on_error(self, err):
         print("telemetry: error", err.get("status"), err.get("message"))
@@ -50,6 +57,11 @@ class Telemetry:
         self.seq += 1
         return {"seq": self.seq, "uptime_ms": time.ticks_ms(), "temp_c": self.board.temperature()}
 
+    def published(self, r):
+        """Say what became of reading r: delivered (acknowledged), or queued until the link is back."""
+        print("telemetry: reading %d at %d ms %s" % (r["seq"], r["uptime_ms"],
+                                                     "queued" if self.emitter.pending() else "delivered"))
+
     def run(self, count=None):
         """Publish count readings (None: forever), driving the client between them."""
         em = self.emitter or self.start()
@@ -61,7 +73,9 @@ class Telemetry:
                 continue
             now = time.ticks_ms()
             if time.ticks_diff(now, due) >= 0:
-                em.publish(self.config.KEY, self.config.CHANNEL, self.reading(), qos=1)
+                r = self.reading()
+                em.publish(self.config.KEY, self.config.CHANNEL, r, qos=1)
+                self.published(r)
                 due = time.ticks_add(now, self.interval * 1000)
             em.loop(min(200, max(0, time.ticks_diff(due, time.ticks_ms()))))
         em.flush(5000)

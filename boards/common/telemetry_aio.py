@@ -54,7 +54,9 @@ class TelemetryAio(Telemetry):
             while not await self.network():
                 pass
             # QoS 1: returns once acked, or at once when queued while the link is down.
-            await self.emitter.publish(c.KEY, c.CHANNEL, self.reading(), qos=1)
+            r = self.reading()
+            await self.emitter.publish(c.KEY, c.CHANNEL, r, qos=1)
+            self.published(r)
             await asyncio.sleep(self.interval)
 
     async def main(self, count=None):
@@ -62,7 +64,7 @@ class TelemetryAio(Telemetry):
         dog = asyncio.create_task(self.watchdog())
         while not await self.network():
             pass
-        em = self.emitter = aio.Emitter(c.EMITTER)
+        em = self.emitter = aio.Emitter(self.options())
         em.on("error", self.on_error)
         em.on("connect", lambda: print("telemetry: connected"))
         em.on("disconnect", lambda: print("telemetry: link down, reconnecting"))

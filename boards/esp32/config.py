@@ -12,4 +12,5 @@ LED_PIN = 2
 WDT_MS = 30000  # longer than the socket timeout below, so a slow reconnect is not a reset
 EMITTER = {"host": "192.168.1.10", "port": 8080, "secure": False, "keepalive": 30, "timeout": 5}
 # Verified TLS: {"host": "broker.example.com", "port": 443, "secure": True, "ca": "/ca.der"}
+STORE = "/queue"  # readings not yet delivered kept on the board's flash across a reboot; "" for none
 ASYNC = False  # True: the asyncio app (boards/common/telemetry_aio.py): sensor, commands, watchdog as tasks

@@ -15,3 +15,4 @@ COUNT = int(_env("COUNT", "0")) or None
 EMITTER = {"host": _env("EMITTER_HOST", "127.0.0.1"), "port": int(_env("EMITTER_PORT", "8080")),
            "secure": False, "keepalive": 30, "timeout": 5}
 ASYNC = _env("ASYNC", "0") not in ("", "0")  # make demo ASYNC=1: the asyncio app
+STORE = _env("STORE", "")  # a path: readings not yet delivered kept there across a restart (make demo sets one)
