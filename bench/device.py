@@ -42,7 +42,8 @@ def raw(name, errors, count=None, nodelay=False):
     if nodelay:
         # umqtt.simple writes a packet in up to four writes: with Nagle's algorithm on (the
         # default), the later ones wait for the peer's delayed ACK when a reply is awaited.
-        c.sock.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
+        # The port's numbers (modlwip's TCP_NODELAY is lwIP's flag, 0x40); the unix port names neither.
+        c.sock.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
     return c
 
 
@@ -323,4 +324,23 @@ def rtt():
     return {"n": n, "runs": runs, "errors": errors}
 
 
-print("RESULT " + json.dumps({"heap": heap, "publish": publish, "receive": receive, "rtt": rtt}[MODE]()))
+def where(name):
+    m = sys.modules.get(name)
+    return m.__file__ if m else "-"
+
+
+def lwip_stats():
+    """lwIP's own memory on the lwip32 build (outside the MicroPython heap), None elsewhere."""
+    try:
+        import lwiptap
+    except ImportError:
+        return None
+    st = lwiptap.stats()
+    return {"mem_max": st["mem_max"], "mem_err": st["mem_err"], "pools": st["pools"]}
+
+
+out = {"heap": heap, "publish": publish, "receive": receive, "rtt": rtt}[MODE]()
+# Where the modules came from (frozen, .mpy or source) and lwIP's pools: taken after the measurement.
+out["files"] = [where("emitter_micro"), where("umqtt.simple")]
+out["lwip"] = lwip_stats()
+print("RESULT " + json.dumps(out))

@@ -15,7 +15,12 @@ allowance; then the same broker is restarted on its default config for the rows 
 The heap table: the smallest -X heapsize in which a telemetry loop runs (bench/telemetry.py,
 bench/telemetry_umqtt.py), emitter_micro beside raw umqtt.simple 1.8, on the 32-bit unix port built
 from MicroPython's source (tools/firmware.py): both frozen (frozen32), and emitter_micro from .mpy on
-a build with only umqtt.simple frozen (umqtt32, the stock firmware).
+a build with only umqtt.simple frozen (umqtt32, the stock firmware), and both frozen in lwip32.
+
+The 32-bit builds side by side (bench/lwip.py): frozen32 beside lwip32, the Pico W's socket (modlwip on
+lwIP 2.2.1) over a TAP device. The bench runs in a network namespace of its own (tools/netns.py), the
+broker on its bridge, every device and peer dialling it there; where the namespace cannot be made (not
+root), the lwip32 figures are FAILED with the reason and the rest runs on loopback.
 """
 import datetime
 import json
@@ -35,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "tools")]
 
+import lwip  # noqa: E402  (bench/lwip.py: the 32-bit builds, frozen32 beside lwip32)
+import netns  # noqa: E402
 import runtimes  # noqa: E402
 import upstream  # noqa: E402
 
@@ -57,6 +64,11 @@ FLUSH_WAIT_S = 1.1  # past the allowance, the broker flushes once a second
 N_DEFAULT_QOS1, N_DEFAULT_RTT = 200, 100
 
 
+# The firmware builds this run measures: copies made at its start (the builds in .deps/firmware are
+# shared: a test run elsewhere may bring them up to date with a tree edited meanwhile).
+BINARIES = {}
+
+
 class Refused(Exception):
     """The bench cannot take its figures from the real broker: no figure is printed."""
 
@@ -72,20 +84,28 @@ def median(xs):
 
 # --- the MicroPython side -------------------------------------------------------------------------
 class Device:
-    """bench/device.py (compiled) under the unix port, on one umqtt.simple version."""
+    """bench/device.py (compiled) under the unix port, on one umqtt.simple version; or, with runtime
+    (runtimes.FROZEN32, runtimes.LWIP32), under a firmware build from a folder that holds only
+    device.mpy, emitter_micro and umqtt.simple coming from the firmware (checked on every run)."""
 
-    def __init__(self, build, umqtt_dir, broker, key):
+    def __init__(self, build, umqtt_dir, broker, key, runtime=None):
         self.build, self.umqtt_dir, self.broker, self.key = build, umqtt_dir, broker, key
+        self.runtime = runtime
+        if runtime:
+            exe, path, extra = runtimes.launch(runtime)  # runtimes.Unavailable: the reason
+            self.exe, self.path, self.extra = BINARIES.get(runtime, exe), path + [str(build)], extra
+        else:
+            self.exe, self.path, self.extra = runtimes.micropython_cmd(), [".frozen", str(build), str(umqtt_dir)], {}
 
     def _cmd(self, mode, args, heapsize):
-        cmd = [runtimes.micropython_cmd()]
+        cmd = [self.exe]
         if heapsize:
             cmd += ["-X", "heapsize=%d" % heapsize]
         cmd += ["-m", "device", mode]
-        return cmd + ["127.0.0.1", str(self.broker.port), self.key] + [str(a) for a in args]
+        return cmd + [self.broker.host, str(self.broker.port), self.key] + [str(a) for a in args]
 
     def _env(self):
-        return dict(os.environ, MICROPYPATH=":".join([".frozen", str(self.build), str(self.umqtt_dir)]))
+        return dict(os.environ, MICROPYPATH=":".join(self.path), **self.extra)
 
     def run(self, mode, *args, heapsize=None, timeout=120, talk=None):
         """RESULT of one mode; talk(line, stdin) answers the lines it prints before it."""
@@ -113,6 +133,8 @@ class Device:
             raise Refused("the broker exited during `%s`; log:\n%s" % (mode, self.broker.log()[-2000:]))
         if result is None:
             return {"failed": ("".join(out) + err)[-600:] or "killed after %ss" % timeout}
+        if self.runtime and any(f != "-" and (f.startswith("/") or f.endswith(".mpy")) for f in result["files"]):
+            return {"failed": "not from the firmware: %s" % " ".join(result["files"])}
         return result
 
 
@@ -122,9 +144,9 @@ class Publisher:
     The broker hands a message to every subscriber's connection before it acks a QoS 1 publish;
     what is past the connection's write allowance it flushes within a second (FLUSH_WAIT_S)."""
 
-    def __init__(self, port, key):
+    def __init__(self, host, port, key):
         self.key = key
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s = socket.create_connection((host, port), timeout=10)
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         body = _str(b"MQTT") + b"\x04\x02\x00\x3c" + _str(b"bench-publisher")
         self.s.sendall(_packet(0x10, body))
@@ -140,11 +162,11 @@ class Publisher:
             b += k
         return b
 
-    def fill(self, channel, count):
+    def fill(self, channel, count, payload=PAYLOAD):
         """Publish count messages to channel; True once the broker has acked the last one."""
         topic = _str(("%s/%s" % (self.key, channel)).encode())
-        q0 = _packet(0x30, topic + PAYLOAD)
-        q1 = _packet(0x32, topic + b"\x00\x01" + PAYLOAD)
+        q0 = _packet(0x30, topic + payload)
+        q1 = _packet(0x32, topic + b"\x00\x01" + payload)
         self.s.sendall(q0 * (count - 1) + q1)
         try:
             ack = self._read(4)
@@ -171,26 +193,53 @@ def _packet(first, body):
     return bytes((first,)) + bytes(length) + body
 
 
-def device_receive(dev, publisher, who):
-    buffered = []
+def device_receive(dev, publisher, who, size=len(PAYLOAD), n=N_RX, n_alloc=N_ALLOC_RX, fill_wait=10):
+    """The device drains what waits for it: the publisher fills (in a thread, waited for up to
+    fill_wait s: lwIP's receive window holds 6,400 B, and what it cannot take waits in the broker
+    until the device reads), FLUSH_WAIT_S later the device is told to go."""
+    buffered, fills, payload = [], [], b"x" * size
+
+    def joined(fill, wait=None):
+        fill.join(wait)
+        if fill.is_alive():
+            return False
+        if isinstance(fill.result, Exception):  # Refused: the broker would not take them
+            raise fill.result
+        return fill.result
 
     def talk(line, stdin):
         if line.startswith("READY "):
+            for f in fills:  # the last round's: all its messages were read, so its PUBACK is on its way
+                joined(f)
             _, channel, count = line.split()
-            buffered.append(publisher.fill(channel, int(count)))
+            fill = threading.Thread(target=_keep, args=(publisher.fill, channel, int(count), payload), daemon=True)
+            fill.start()
+            fills.append(fill)
+            buffered.append(joined(fill, fill_wait))
             time.sleep(FLUSH_WAIT_S)
             stdin.write("go\n")
             stdin.flush()
-    r = dev.run("receive", who, N_RX, ROUNDS, N_ALLOC_RX, talk=talk)
+    r = dev.run("receive", who, n, ROUNDS, n_alloc, talk=talk)
+    for f in fills:
+        joined(f)
     r["all_waiting_before_drain"] = buffered
     return r
+
+
+def _keep(f, *args):
+    """A thread's target: f(*args)'s result, or what it raised, on the thread as .result."""
+    me = threading.current_thread()
+    try:
+        me.result = f(*args)
+    except Exception as e:
+        me.result = e
 
 
 def measure_device(dev):
     out = {"heap": dev.run("heap")}
     out["publish_qos0"] = dev.run("publish", 0, N_QOS0, ROUNDS, N_ALLOC_PUB, 200)
     out["publish_qos1"] = dev.run("publish", 1, N_QOS1, ROUNDS, N_ALLOC_QOS1, PAUSE_MS)
-    publisher = Publisher(dev.broker.port, dev.key)
+    publisher = Publisher(dev.broker.host, dev.broker.port, dev.key)
     try:
         out["receive"] = {who: device_receive(dev, publisher, who) for who in (EM, RAW)}
     finally:
@@ -199,12 +248,13 @@ def measure_device(dev):
     return out
 
 
-def measure_default(dev, port, key):
+def measure_default(dev, host, port, key):
     """QoS 1 publishes and round trips past the write allowance of the broker's default config."""
     out = {"publish_qos1": dev.run("publish", 1, N_DEFAULT_QOS1, 1, 0, 1100),
            "rtt": dev.run("rtt", N_DEFAULT_RTT, 1, 1100)}
-    out.update(_sdk_steps(port, key, {"sdk_publish_qos1": lambda sdk: sdk.publish_rate(1, N_DEFAULT_QOS1, rounds=1),
-                                      "sdk_rtt": lambda sdk: sdk.rtt(N_DEFAULT_RTT, rounds=1)}))
+    out.update(_sdk_steps(host, port, key, {
+        "sdk_publish_qos1": lambda sdk: sdk.publish_rate(1, N_DEFAULT_QOS1, rounds=1),
+        "sdk_rtt": lambda sdk: sdk.rtt(N_DEFAULT_RTT, rounds=1)}))
     return out
 
 
@@ -212,7 +262,7 @@ def measure_default(dev, port, key):
 class Sdk:
     """The official emitter-io SDK (module `emitter`, on paho-mqtt) with its network loop started."""
 
-    def __init__(self, port, key):
+    def __init__(self, host, port, key):
         import emitter
         self.mod, self.key = emitter, key
         self.errors, self.count, self.target, self.expect = [], 0, 0, None
@@ -224,7 +274,7 @@ class Sdk:
         c.on_message = self._on_message
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # the SDK makes a paho VERSION1 client
-            c.connect("127.0.0.1", port, secure=False)
+            c.connect(host, port, secure=False)
         # The SDK's publish() drops paho's message info, so completion is counted on the paho
         # client under it: on_publish fires when a QoS 0 packet is written, a QoS 1 one acked.
         self.acked = 0
@@ -277,10 +327,10 @@ class Sdk:
             runs.append(n / dt if ok else None)
         return {"qos": qos, "n": n, "runs": runs, "errors": list(self.errors)}
 
-    def receive_rate(self, port, n):
+    def receive_rate(self, host, port, n):
         channel = "bench/rx/sdk/"
         self.subscribe(channel)
-        publisher = Publisher(port, self.key)
+        publisher = Publisher(host, port, self.key)
         runs, received, buffered = [], [], []
         try:
             for _ in range(ROUNDS):
@@ -323,11 +373,11 @@ class Sdk:
         self.c.disconnect()
 
 
-def _sdk_steps(port, key, steps):
+def _sdk_steps(host, port, key, steps):
     """{name: result} of each step(sdk) on one SDK client; a step that raises is a failed figure."""
     out = {}
     try:
-        sdk = Sdk(port, key)
+        sdk = Sdk(host, port, key)
     except Exception as e:
         return {name: {"failed": "SDK client: %r" % e} for name in steps}
     try:
@@ -344,11 +394,11 @@ def _sdk_steps(port, key, steps):
     return out
 
 
-def measure_sdk(port, key):
-    return _sdk_steps(port, key, {"publish_qos0": lambda sdk: sdk.publish_rate(0, N_QOS0),
-                                  "publish_qos1": lambda sdk: sdk.publish_rate(1, N_QOS1),
-                                  "receive": lambda sdk: sdk.receive_rate(port, N_RX),
-                                  "rtt": lambda sdk: sdk.rtt(N_RTT)})
+def measure_sdk(host, port, key):
+    return _sdk_steps(host, port, key, {"publish_qos0": lambda sdk: sdk.publish_rate(0, N_QOS0),
+                                        "publish_qos1": lambda sdk: sdk.publish_rate(1, N_QOS1),
+                                        "receive": lambda sdk: sdk.receive_rate(host, port, N_RX),
+                                        "rtt": lambda sdk: sdk.rtt(N_RTT)})
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -486,7 +536,11 @@ HEAP_ROWS = [("frozen", "both frozen (frozen32)",
              ("mpy", "emitter_micro from .mpy (umqtt32)",
               "a build with only umqtt.simple 1.8 frozen (stock firmware + `mpremote cp`),\n"
               "  emitter_micro's .mpy files on MICROPYPATH; umqtt.simple alone also on umqtt32 (frozen)",
-              "umqtt32", ("umqtt32", "em_mpy"))]
+              "umqtt32", ("umqtt32", "em_mpy")),
+             ("lwip", "both frozen, lwIP socket (lwip32)",
+              "frozen32's modules on modlwip (lwIP 2.2.1 over a TAP device, rp2's lwipopts): the Pico W's\n"
+              "  socket; lwIP's own memory (MEM_SIZE heap, pbuf pools, PCBs, segments) is outside this heap",
+              "lwip32", ("lwip32", "em"))]
 
 
 def heap_folders(build, root):
@@ -504,8 +558,8 @@ def heap_folders(build, root):
 class HeapRun:
     """One telemetry loop on one build from one folder, at a given -X heapsize."""
 
-    def __init__(self, binary, folder, script, loop, broker, key):
-        self.binary, self.folder, self.script, self.loop = binary, folder, script, loop
+    def __init__(self, binary, folder, script, loop, broker, key, env=None):
+        self.binary, self.folder, self.script, self.loop, self.env = binary, folder, script, loop, env or {}
         self.broker, self.key = broker, key
         self.runs = 0
 
@@ -514,10 +568,10 @@ class HeapRun:
         came from where they should (umqtt.simple frozen; emitter_micro frozen or .mpy)."""
         self.runs += 1
         cmd = [self.binary, "-X", "heapsize=%d" % heapsize, "-m", self.script, self.loop,
-               "127.0.0.1", str(self.broker.port), self.key]
+               self.broker.host, str(self.broker.port), self.key]
         try:
-            p = subprocess.run(cmd, cwd=str(self.folder), env=dict(os.environ, MICROPYPATH=".frozen:."),
-                               capture_output=True, text=True, timeout=60)
+            env = dict(os.environ, MICROPYPATH=".frozen:.", **self.env)
+            p = subprocess.run(cmd, cwd=str(self.folder), env=env, capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
             return False, "killed after 60 s"
         if not self.broker.running:
@@ -568,11 +622,16 @@ def smallest_heapsize(run):
 
 def measure_heap(build, broker, key):
     """{loop: {row: {umqtt, emitter_micro, adds}}}: every figure bisected in turn (one run at a time)."""
-    import firmware  # tools/firmware.py
     try:
-        binaries = {name: firmware.build(name) for name in ("frozen32", "umqtt32")}
+        binaries = {name: BINARIES.get(name) or runtimes.firmware_cmd(name) for name in ("frozen32", "umqtt32")}
     except Exception as e:
         return {"failed": "the 32-bit builds (tools/firmware.py): %s" % str(e).strip()[-600:]}
+    envs, unavailable = {}, {}
+    try:
+        exe, _, envs[runtimes.LWIP32] = runtimes.launch(runtimes.LWIP32)
+        binaries[runtimes.LWIP32] = BINARIES.get(runtimes.LWIP32, exe)
+    except Exception as e:  # no namespace (not root), or the build failed: that row says why
+        unavailable[runtimes.LWIP32] = "lwip32: %s" % str(e).strip()[-600:]
     root = Path(tempfile.mkdtemp(prefix="bench-heap-"))
     try:
         heap_folders(build, root)
@@ -584,10 +643,14 @@ def measure_heap(build, broker, key):
         for loop, _ in HEAP_LOOPS:
             rows = table["loops"][loop] = {}
             for row, _, _, raw_build, (em_build, em_folder) in HEAP_ROWS:
+                if em_build in unavailable:
+                    why = {"value": None, "why": unavailable[em_build]}
+                    rows[row] = {RAW: why, EM: why, "adds": None}
+                    continue
                 raw = smallest_heapsize(HeapRun(binaries[raw_build], root / "raw", "telemetry_umqtt", loop,
-                                                broker, key))
+                                                broker, key, envs.get(raw_build)))
                 em = smallest_heapsize(HeapRun(binaries[em_build], root / em_folder, "telemetry", loop,
-                                               broker, key))
+                                               broker, key, envs.get(em_build)))
                 adds = em["value"] - raw["value"] if raw["value"] and em["value"] else None
                 rows[row] = {RAW: raw, EM: em, "adds": adds}
         return table
@@ -597,7 +660,12 @@ def measure_heap(build, broker, key):
 
 
 def main():
+    # First, before any thread or server: a network namespace of this process's own with TAP devices
+    # for the lwip32 devices (tools/netns.py; the kernel removes it at exit). Without it (not root)
+    # the lwip32 figures are FAILED with the reason and the rest runs as before, on loopback.
+    netns_reason = netns.enter()
     started = time.monotonic()
+    tree = _tree()
     build = Path(tempfile.mkdtemp(prefix="bench-mpy-"))
     files, errors = runtimes.build_mpy(build)
     # The measuring script runs from .mpy too: compiling a .py at run time would use the heap measured.
@@ -614,6 +682,16 @@ def main():
         problem = runtimes.check_umqtt_dir(folder)
         if problem:
             raise Refused(problem)
+    # The firmware builds freeze the tree as it is now, once, copied: every figure is of one tree,
+    # however emitter_micro/ is edited (and the shared builds rebuilt) while the bench runs.
+    for name in (runtimes.FROZEN32, "umqtt32", runtimes.LWIP32):
+        try:
+            (build / "firmware" / name).mkdir(parents=True)
+            BINARIES[name] = shutil.copy2(runtimes.firmware_cmd(name), str(build / "firmware" / name))
+        except Exception:
+            pass  # the figures that need it are FAILED with the reason
+    if _tree()["sources_sha1"] != tree["sources_sha1"]:
+        tree["changed_while_building"] = True
 
     broker, binary = start_broker()
     try:
@@ -637,8 +715,11 @@ def main():
             "mpy_bytes": sizes,
             "mpy_bytes_total": sum(sizes.values()),
             "umqtt": {},
+            "tree": tree,
+            "network": "own namespace (tools/netns.py), broker on %s" % netns.HOST if netns.active
+                       else "loopback; no namespace: %s" % netns_reason,
         }
-        sdk = measure_sdk(broker.port, key)
+        sdk = measure_sdk(broker.host, broker.port, key)
         results["sdk_raw"] = sdk
         for version, folder in versions:
             dev = measure_device(Device(build, folder, broker, key))
@@ -646,13 +727,16 @@ def main():
                 "folder": str(Path(folder).resolve().relative_to(ROOT)), "raw": dev,
                 "rows": [{"metric": m, "unit": u, "peer": PEER + ", limit.flushRate %d" % FLUSH_RATE,
                           "figures": f} for m, u, f in rows_for(dev, sdk)]}
+        builds32 = lwip.measure(sys.modules[__name__], build, broker, key)
         results["heap_table"] = measure_heap(build, broker, key)
+        results["builds32"] = {"raw": builds32, "lwip_pools": lwip.pools(builds32), "lwip_note": lwip.LWIP_NOTE,
+                               "rows": lwip.rows(sys.modules[__name__], builds32, results["heap_table"])}
         # The same broker (same license, so the same key) on its default config.
         broker.stop()
         flush_rate(broker, None)
         broker.launch()
         version, folder = versions[0]
-        d = measure_default(Device(build, folder, broker, key), broker.port, key)
+        d = measure_default(Device(build, folder, broker, key), broker.host, broker.port, key)
         results["default_config"] = {
             "umqtt": UMQTT[version], "raw": d,
             "rows": [{"metric": m, "unit": u, "peer": PEER + ", default config (limit.flushRate 60)",
@@ -707,6 +791,20 @@ def show_heap(r):
         print("  FAILED " + f)
 
 
+def _tree():
+    """The commit measured, the files of emitter_micro/ that differ from it (the tree is what runs: the
+    firmware builds freeze it when they are brought up to date) and a digest of its sources."""
+    import hashlib
+
+    def git(*args):
+        return subprocess.run(["git"] + list(args), cwd=str(ROOT), capture_output=True, text=True).stdout.strip()
+    digest = hashlib.sha1()
+    for f in sorted((ROOT / "emitter_micro").rglob("*.py")):
+        digest.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes())
+    return {"commit": git("rev-parse", "--short", "HEAD"), "sources_sha1": digest.hexdigest()[:12],
+            "emitter_micro_uncommitted": git("status", "--porcelain", "--", "emitter_micro").splitlines()}
+
+
 def _version(dist):
     from importlib import metadata
     try:
@@ -747,8 +845,14 @@ def _table(rows):
 def show(r):
     print("Every figure below: %s (%s; the binary says: %s)" % (r["peer"], r["broker"]["source"],
                                                                 r["broker"]["binary_says"]))
-    print("%s; CPython %s; %s; %s\nmedian of %s rounds in this run, %s\n"
+    print("%s; CPython %s; %s; %s\nmedian of %s rounds in this run, %s"
           % (r["machine"], r["python"], r["micropython"], r["sdk"], r["rounds"], r["date"]))
+    changed = r["tree"]["emitter_micro_uncommitted"]
+    changed = " + uncommitted changes (%d files)" % len(changed) if changed else ""
+    print("network: %s; emitter_micro of %s%s" % (r["network"], r["tree"]["commit"], changed))
+    if r["tree"].get("changed_while_building"):
+        print("WARNING: emitter_micro/ was edited while the .mpy files and firmware builds were made from it")
+    print()
     for version, u in r["umqtt"].items():
         print("[%s, limit.flushRate %d] umqtt.simple %s (%s) under the MicroPython unix port from .mpy; "
               "the SDK under CPython" % (r["peer"], FLUSH_RATE, version, u["folder"]))
@@ -776,6 +880,8 @@ def show(r):
         print("  %-*s  %s" % (width, k, v))
     print()
     show_heap(r)
+    print()
+    lwip.show(sys.modules[__name__], r)
     print("""
 em/umqtt: emitter_micro / raw umqtt.simple, the median of the per-round ratios (msgs/s: above 1 is
   faster; bytes, us: below 1 is less). umqtt+NODELAY: raw umqtt.simple with TCP_NODELAY on its socket
