@@ -168,6 +168,13 @@ class Calls:
             self._put(b, i)
             self._put(msg, len(msg))
 
+    def _again(self, entries):
+        """Put publishes sent but not acknowledged back in front of the queue, in order ."""
+        if self._queue is None:
+            from .resilience import Backlog
+            self._queue = Backlog(self._options)
+        self._queue.push_front(entries)
+
     def _free_pid(self):
         asks = self._asks.waits if self._asks else ()
         while True:
@@ -183,13 +190,13 @@ class Calls:
         if not self.connected or self._queue:
             if self._over or not self.connected and not self.reconnect:
                 raise OSError(errno.ENOTCONN)
-            self._enqueue(t, msg, qos, retain, self._record(t, msg, 1, retain) if qos and self._store else None)
+            self._enqueue(t, msg, qos, retain, self._store.keep(self, t, msg, 1, retain) if qos and self._store else None)
             self._wake.set()
             return _yield()
         if not qos and not (self._sock is not None and len(self._w.out_buf) > _BEHIND):
             self._write(t, msg, 0, retain, 0)
             return _yield()
-        return self._sent_later(t, msg, qos, retain, self._record(t, msg, 1, retain) if qos and self._store else None)
+        return self._sent_later(t, msg, qos, retain, self._store.keep(self, t, msg, 1, retain) if qos and self._store else None)
 
     async def _sent_later(self, t, msg, qos, retain, rid):
         w = self._w

@@ -138,7 +138,7 @@ class Emitter(Calls, Core):
         self._valid(t, msg, qos)
         if not self.connected and (not self.reconnect or self._closed):
             raise OSError(errno.ENOTCONN)
-        rid = self._record(t, msg, 1, retain) if qos and self._store else None  # stored until its PUBACK
+        rid = self._store.keep(self, t, msg, 1, retain) if qos and self._store else None  # stored until its PUBACK
         # A QoS 1 publish from a handler while an ack is awaited would read that ack: it waits in the queue.
         if self.connected and not self._queue and (not qos or self._until is None):
             try:

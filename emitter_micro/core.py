@@ -58,7 +58,10 @@ class Core:
         self._pub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic as a packet has it
         self._buf = bytearray(256)
         if o.get("store"):
-            self._open_store(o["store"])
+            from .store import Store
+            s = self._store = Store(o["store"], o.get("queue_bytes", 16384),
+                                    lambda text: self._emit("error", {"status": 0, "message": text}))
+            s.refill(self)
 
     def on(self, event, callback):
         """Register callback for event ('connect', 'message', 'error', ...)."""
@@ -117,7 +120,7 @@ class Core:
             from .resilience import Backlog
             q = self._queue = Backlog(self._options)
         if rid is None and not qos and self._store:
-            rid = self._record(t, msg, 0, retain)
+            rid = self._store.keep(self, t, msg, 0, retain)
         try:
             lost = q.add(t, msg, qos, retain, rid)
         except ValueError:
@@ -127,43 +130,12 @@ class Core:
             self._forget(e[4])
             self._dropped(e, "queue")
 
-    def _again(self, entries):
-        """Put publishes sent but not acknowledged back in front of the queue, in order (the asyncio client)."""
-        if self._queue is None:
-            from .resilience import Backlog
-            self._queue = Backlog(self._options)
-        self._queue.push_front(entries)
-
     def _dropped(self, e, bound):
         """A queued publish dropped for room (the queue's bound or the store's): counted once, told."""
         self.dropped += 1
         t = e[0][2:]
         self._emit("error", {"status": 0, "message": "%s full: dropped the oldest publish, to %s"
                                                      % (bound, t[t.find(b"/") + 1:].decode())})
-
-    # --- the store ("store" option; store.py, imported only then) ----------------------------------
-    def _open_store(self, path):
-        """Open the store; what it kept from before this boot waits in the queue at once, oldest first, so
-        pending() counts it and the first connect sends it before anything published since."""
-        from .store import Store
-        s = self._store = Store(path, self._options.get("queue_bytes", 16384), self._report)
-        for rid, t, msg, qos, retain in s.load():
-            try:
-                self._enqueue(t, msg, qos, retain, rid)
-            except ValueError:  # too large for this queue_bytes: its record is gone (_enqueue), say so
-                self._dropped((t,), "queue")
-
-    def _report(self, text):
-        self._emit("error", {"status": 0, "message": text})
-
-    def _record(self, t, msg, qos, retain):
-        """Write a publish to the store; its rid (None: not stored, it is kept in RAM only). What the store
-        dropped to stay within its bound leaves the queue too."""
-        rid, gone = self._store.add(t, msg, qos, retain)
-        if gone and self._queue:
-            for e in self._queue.drop(gone):
-                self._dropped(e, "store")
-        return rid
 
     def _forget(self, rid):
         """The record of rid goes: delivered, dropped, or the caller was told the publish failed."""

@@ -71,6 +71,22 @@ class Store:
         r, self._boot = self._boot, None
         return r or []
 
+    def refill(self, em):
+        """What was kept from before this boot into em's queue, oldest first (pending() counts it)."""
+        for rid, t, msg, qos, retain in self.load():
+            try:
+                em._enqueue(t, msg, qos, retain, rid)
+            except ValueError:  # too large for this queue_bytes: its record is gone (_enqueue), say so
+                em._dropped((t,), "queue")
+
+    def keep(self, em, t, msg, qos, retain):
+        """add() for em's publish: its rid (None: RAM only); what the bound dropped leaves em's queue too."""
+        rid, gone = self.add(t, msg, qos, retain)
+        if gone and em._queue:
+            for e in em._queue.drop(gone):
+                em._dropped(e, "store")
+        return rid
+
     def add(self, topic, msg, qos, retain):
         """Write a record (before it is sent): -> (rid, rids dropped for room, oldest first).
 
