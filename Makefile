@@ -66,6 +66,7 @@ clean:
 bench: deps
 	$(PY) bench/run.py
 	$(PY) bench/aio.py
+	$(PY) bench/aio_heap.py
 	@echo "receive path, emitter_micro vs raw umqtt.simple (same run; 64-bit PyPI port per umqtt, frozen 32-bit, .mpy on 32-bit):"
 	$(PY) bench/rx.py mpy:$(VENV)/bin/micropython frozen:.deps/firmware/frozen32/micropython mpy32:.deps/firmware/umqtt32/micropython
 	$(PY) bench/rx.py --heap frozen:.deps/firmware/frozen32/micropython mpy32:.deps/firmware/umqtt32/micropython

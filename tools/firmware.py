@@ -14,6 +14,9 @@ Builds (32-bit ones need gcc-multilib, installed with apt-get where missing):
   umqtt32             umqtt.simple only, as stock firmware (firmware/unix_umqtt_only.py), no ssl
   lwip32              frozen32's modules with the boards' lwIP socket over a TAP device, ssl on mbedtls,
                       a Pico W-like `network` and the `lwiptap` test hooks (firmware/lwip/, unix_lwip.py)
+  mqttas32            mqtt_as 0.8.3 + asyncio frozen, frozen32's switches (firmware/unix_mqttas.py): the
+                      peer bench/aio_heap.py measures; mqtt_as extracted from the archive in ../shared/upstream/
+                      into .deps/src. Built on demand (named, or by the bench), not by default
 """
 import os
 import shutil
@@ -43,7 +46,11 @@ BUILDS = {
     "umqtt32": ("unix_umqtt_only.py", True, COMMON + ["MICROPY_PY_SSL=0"], None, []),
     # The variant's mpconfigvariant.mk holds its switches (socket = modlwip, no POSIX socket, ssl on).
     "lwip32": ("unix_lwip.py", True, [], REPO / "firmware" / "lwip", [LWIP, MBEDTLS]),
+    # mqtt_as beside emitter_micro.aio in bench/aio_heap.py: measured, never shipped.
+    "mqttas32": ("unix_mqttas.py", True, COMMON + SSL_ON, None, [MBEDTLS]),
 }
+ON_DEMAND = ("mqttas32",)  # not in the default list (make firmware): the bench builds it
+MQTT_AS = "micropython-mqtt-7b6a11d"  # .tar.gz in ../shared/upstream/; unix_mqttas.py freezes .deps/src/<this>
 # The switches every build had before this file recorded them (make-switches.txt).
 LEGACY = ["MICROPY_PY_BTREE=0", "MICROPY_PY_SSL=0", "MICROPY_PY_FFI=0", "MICROPY_PY_THREAD=0"]
 
@@ -88,6 +95,18 @@ def _submodule(mp_dir, spec):
     upstream.say("%s from %s -> %s" % (rel, src, dest))
 
 
+def mqtt_as():
+    """.deps/src/micropython-mqtt-7b6a11d, holding mqtt_as/ (firmware/unix_mqttas.py freezes it from
+    there), extracted once from the archive in ../shared/upstream/."""
+    archive = upstream.SHARED_UPSTREAM / (MQTT_AS + ".tar.gz")
+    if not archive.is_file():
+        raise upstream.Unavailable("no %s: mqtt_as's source (micropython-mqtt %s)" % (archive, MQTT_AS[-7:]))
+    folder = upstream._extract(archive, upstream.DEPS / "src")
+    if folder.name != MQTT_AS or not (folder / "mqtt_as" / "__init__.py").is_file():
+        raise upstream.Unavailable("%s holds no %s/mqtt_as/__init__.py" % (archive, MQTT_AS))
+    return folder
+
+
 def _run(cmd, cwd):
     # The source sits in .deps/ inside this repo: without a ceiling, MicroPython's version header
     # would take this repo's `git describe` for its own version.
@@ -120,6 +139,8 @@ def build(name):
     lib = upstream.micropython_lib()
     for spec in submodules:
         _submodule(mp_dir, spec)
+    if name == "mqttas32":
+        mqtt_as()  # extracted where its manifest takes it from
     if m32:
         _multilib()
     jobs = "-j%d" % max(1, os.cpu_count() or 1)
@@ -147,7 +168,7 @@ def build(name):
 
 
 def main(argv):
-    names = argv[1:] or list(BUILDS)
+    names = argv[1:] or [n for n in BUILDS if n not in ON_DEMAND]
     if any(n not in BUILDS for n in names):
         print(__doc__, file=sys.stderr)
         return 2
