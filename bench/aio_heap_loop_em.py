@@ -67,6 +67,7 @@ async def main():
     for name in sys.modules:
         if name.startswith("emitter_micro") or name == "asyncio":
             print("FILE %s %s" % (name, sys.modules[name].__file__))
+    return ok
 
 
-asyncio.run(main())
+sys.exit(0 if asyncio.run(main()) else 1)  # exit 0 only when the run passed

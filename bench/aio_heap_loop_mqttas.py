@@ -70,6 +70,7 @@ async def main():
     print(result)
     for name in ("mqtt_as", "asyncio", "mqttas_standins"):
         print("FILE %s %s" % (name, sys.modules[name].__file__))
+    return ok
 
 
-asyncio.run(main())
+sys.exit(0 if asyncio.run(main()) else 1)  # exit 0 only when the run passed
