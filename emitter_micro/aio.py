@@ -5,7 +5,6 @@ queue); a reader task parses what arrives (parser.Parser) and routes it; packets
 to the socket when it takes them, and drained by a task when it does not. The options, events,
 routing, queue and backoff are core.Core's, as the sync client's; umqtt.simple is never loaded.
 """
-import errno
 import struct
 import time
 

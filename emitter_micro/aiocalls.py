@@ -169,7 +169,7 @@ class Calls:
             self._put(msg, len(msg))
 
     def _again(self, entries):
-        """Put publishes sent but not acknowledged back in front of the queue, in order ."""
+        """Put publishes sent but not acknowledged back in front of the queue, in order."""
         if self._queue is None:
             from .resilience import Backlog
             self._queue = Backlog(self._options)
@@ -186,17 +186,20 @@ class Calls:
         """What publish() returns: written at once where the link takes it (QoS 0: then a yield that
         allocates nothing on MicroPython), else a coroutine that waits (for the socket, or the PUBACK)."""
         self._valid(t, msg, qos)
-        # With the store, a QoS 1 publish is in it from the call until its PUBACK (aio.py's _packet).
-        if not self.connected or self._queue:
+        queued = not self.connected or self._queue
+        if queued:
             if self._over or not self.connected and not self.reconnect:
                 raise OSError(errno.ENOTCONN)
-            self._enqueue(t, msg, qos, retain, self._store.keep(self, t, msg, 1, retain) if qos and self._store else None)
-            self._wake.set()
-            return _yield()
-        if not qos and not (self._sock is not None and len(self._w.out_buf) > _BEHIND):
+        elif not qos and not (self._sock is not None and len(self._w.out_buf) > _BEHIND):
             self._write(t, msg, 0, retain, 0)
             return _yield()
-        return self._sent_later(t, msg, qos, retain, self._store.keep(self, t, msg, 1, retain) if qos and self._store else None)
+        # With the store, a QoS 1 publish is in it from here until its PUBACK (aio.py's _packet).
+        rid = self._store.keep(self, t, msg, 1, retain) if qos and self._store else None
+        if queued:
+            self._enqueue(t, msg, qos, retain, rid)
+            self._wake.set()
+            return _yield()
+        return self._sent_later(t, msg, qos, retain, rid)
 
     async def _sent_later(self, t, msg, qos, retain, rid):
         w = self._w

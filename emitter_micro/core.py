@@ -9,7 +9,6 @@ client. A queue entry carries the rid of its record in the store (None: not stor
 _store.done(rid) when one is delivered.
 """
 import os
-import time
 from binascii import hexlify
 
 from micropython import const
