@@ -9,30 +9,17 @@ Run by host_tests/test_real_broker.py on both runtimes, per umqtt version.
 import time
 
 import emitter_micro
-from bs_util import as_env, client, close, options, payloads, proxy_enabled, raises, settle, uid, wait_for
-
-
-def _device(env, **extra):
-    o = options(env, port=env.proxy_port, reconnect=True, backoff_ms=(20, 80), timeout=1)
-    o.update(extra)
-    return emitter_micro.Emitter(o)
-
-
-def _watch(env, ch):
-    got = []
-    w = client(env)
-    w.subscribe(env.keys["test"], ch, handler=got.append)
-    return w, got
+from bs_util import as_env, close, options, payloads, proxied, proxy_enabled, raises, settle, uid, wait_for, watch
 
 
 def case_queue_overflow_drops_oldest_and_reports(env):
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/over/" % uid(env, "r")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     proxy_enabled(env, False)
     errors = []
-    em = _device(env, queue_size=3)
+    em = proxied(env, queue_size=3)
     em.on("error", lambda e: errors.append(e["message"]))
     try:
         em.connect()  # no exception: the failure is told and retried
@@ -57,11 +44,11 @@ def case_queue_bytes_bound(env):
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/bytes/" % uid(env, "r")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     proxy_enabled(env, False)
     # An entry costs its payload and 64 bytes (tuple, bytes header, list slot): room for two of 5 bytes.
     room = 2 * (64 + 5) + 10
-    em = _device(env, queue_bytes=room)
+    em = proxied(env, queue_bytes=room)
     try:
         em.connect()
         em.publish(k, ch, b"12345")
@@ -83,9 +70,9 @@ def case_queue_copies_reused_buffers(env):
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/copies/" % uid(env, "r")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     proxy_enabled(env, False)
-    em = _device(env)
+    em = proxied(env)
     try:
         em.connect()
         buf = bytearray(b"aaaa")
@@ -107,7 +94,7 @@ def case_loop_and_flush_bounded_while_down(env):
     backoff is waited out across calls, not inside one), flush() with False."""
     env = as_env(env)
     proxy_enabled(env, False)
-    em = _device(env, backoff_ms=(5000, 10000))
+    em = proxied(env, backoff_ms=(5000, 10000))
     try:
         em.connect()
         em.publish(env.keys["test"], "test/%s/down/" % uid(env, "r"), "x")
@@ -128,7 +115,7 @@ def case_backoff_grows_and_is_bounded(env):
     env = as_env(env)
     proxy_enabled(env, False)
     attempts = []
-    em = _device(env, backoff_ms=(10, 40))
+    em = proxied(env, backoff_ms=(10, 40))
     em.on("error", lambda e: attempts.append(e["message"]))
     try:
         em.connect()
@@ -150,7 +137,7 @@ def case_publish_and_loop_before_connect(env):
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/early/" % uid(env, "r")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     ups = []
     em = emitter_micro.Emitter(options(env, reconnect=True))
     em.on("connect", lambda: ups.append(1))

@@ -12,7 +12,7 @@ import sys
 import time
 
 import emitter_micro
-from bs_util import as_env, client, close, options, payloads, proxy_enabled, settle, toxic, uid, wait_for
+from bs_util import as_env, close, exists, options, payloads, proxied, proxy_enabled, settle, toxic, uid, wait_for, watch
 
 MP = sys.implementation.name == "micropython"
 
@@ -21,19 +21,11 @@ def _path(env, name):
     return "/tmp/ems-%s-%s" % (env.run, name)
 
 
-def _exists(p):
-    try:
-        os.stat(p)
-        return True
-    except OSError:
-        return False
-
-
 def _rmtree(p):
     try:
         names = os.listdir(p)
     except OSError:
-        if _exists(p):
+        if exists(p):
             os.remove(p)
         return
     for n in names:
@@ -42,18 +34,9 @@ def _rmtree(p):
 
 
 def _device(env, path=None, **extra):
-    o = options(env, port=env.proxy_port, reconnect=True, backoff_ms=(20, 80), timeout=1)
     if path is not None:
-        o["store"] = path
-    o.update(extra)
-    return emitter_micro.Emitter(o)
-
-
-def _watch(env, ch):
-    got = []
-    w = client(env)
-    w.subscribe(env.keys["test"], ch, handler=got.append)
-    return w, got
+        extra["store"] = path
+    return proxied(env, **extra)
 
 
 def _cut(env, em):
@@ -69,7 +52,7 @@ def case_store_off_changes_nothing_and_is_not_imported(env):
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/off/" % uid(env, "s")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     em = _device(env)
     em2 = _device(env, "")  # empty: none (a board's config.py says STORE = "")
     try:
@@ -104,7 +87,7 @@ def case_store_keeps_queued_publishes_across_a_restart(env):
     k = env.keys["test"]
     ch = "test/%s/restart/" % uid(env, "s")
     path = _path(env, "q")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     em = _device(env, path)
     em2 = em3 = None
     try:
@@ -137,10 +120,7 @@ def case_store_keeps_queued_publishes_across_a_restart(env):
         assert em3.pending() == 0
     finally:
         proxy_enabled(env, True)
-        close(em, watcher)
-        for x in (em2, em3):
-            if x:
-                close(x)
+        close(em, watcher, em2, em3)  # close() passes over a client never made (None)
         _rmtree(path)
 
 
@@ -151,7 +131,7 @@ def case_store_bound_drops_oldest_from_both(env):
     k = env.keys["test"]
     ch = "test/%s/bound/" % uid(env, "s")
     path = _path(env, "b")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     errors = []
     proxy_enabled(env, False)
     # Room for 4 records of this topic and a 3-byte message; the RAM queue (64 B + message per entry) has more.
@@ -185,10 +165,7 @@ def case_store_bound_drops_oldest_from_both(env):
         assert em3._store.size == 0
     finally:
         proxy_enabled(env, True)
-        close(em, watcher)
-        for x in (em2, em3):
-            if x:
-                close(x)
+        close(em, watcher, em2, em3)  # close() passes over a client never made (None)
         _rmtree(path)
 
 
@@ -203,7 +180,7 @@ def case_store_bad_store_reported_through_the_error_event(env):
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/bad/" % uid(env, "s")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     paths = [_path(env, "v"), _path(env, "g"), _path(env, "t")]
     os.mkdir(paths[0])
     _write(paths[0] + "/v", b"EMS\x07")  # another version
@@ -220,7 +197,7 @@ def case_store_bad_store_reported_through_the_error_event(env):
             wait_for(em, lambda: em.connected and errors, "the held report")
             bad = [e for e in errors if "not a store of this version" in e["message"]]
             assert len(bad) == 1 and p in bad[0]["message"] and bad[0]["status"] == 0, errors
-            assert _exists(p + ".bad"), "not set aside"
+            assert exists(p + ".bad"), "not set aside"
             em.publish(k, ch, "after " + p[-1], qos=1)
         # A record torn by a power cut: skipped and reported; the records around it are delivered.
         proxy_enabled(env, False)
@@ -272,7 +249,7 @@ def case_store_full_filesystem_keeps_readings_in_ram(env):
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/full/" % uid(env, "s")
-    watcher, got = _watch(env, ch)
+    watcher, got = watch(env, ch)
     if MP:
         import blockfile
         where = blockfile.mount(blockfile.Flash(None, 8), "/full")  # littlefs on 8 blocks of RAM
@@ -400,7 +377,7 @@ async def _aio(env):
         em3.on("error", lambda e: errors.append(e["message"]))
         await em3.connect()
         await until(lambda: errors, "the held report")
-        assert "not a store of this version" in errors[0] and _exists(bad + ".bad"), errors
+        assert "not a store of this version" in errors[0] and exists(bad + ".bad"), errors
         await em3.publish(k, ch, "e", qos=1)
         got = await take(watcher, 1)
         assert got[0].binary == b"e"

@@ -2,6 +2,7 @@
 
 No pytest here: plain asserts, every wait bounded.
 """
+import os
 import time
 
 import emitter_micro
@@ -34,6 +35,30 @@ def options(env, **extra):
     o = {"host": env.host, "port": env.port, "secure": False, "timeout": 5, "reconnect": False}
     o.update(extra)
     return o
+
+
+def exists(p):
+    try:
+        os.stat(p)
+        return True
+    except OSError:
+        return False
+
+
+def proxied(env, **extra):
+    """An Emitter (not connected) that reaches the broker through the test's proxy, so the test can cut
+    the link: reconnect on, a short backoff and timeout."""
+    o = options(env, port=env.proxy_port, reconnect=True, backoff_ms=(20, 80), timeout=1)
+    o.update(extra)
+    return emitter_micro.Emitter(o)
+
+
+def watch(env, ch):
+    """A client connected straight to the broker and subscribed to ch; the list its messages go to."""
+    got = []
+    w = client(env)
+    w.subscribe(env.keys["test"], ch, handler=got.append)
+    return w, got
 
 
 def client(env, handlers=None, **extra):
