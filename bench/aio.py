@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT / "host_tests" / "support"), str(ROOT / "tools")]
 
 import broker as broker_mod  # noqa: E402
 import runtimes  # noqa: E402

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "host_tests"), str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "host_tests" / "support"), str(ROOT / "tools")]
 
 import runtimes  # noqa: E402
 from run import Refused, _bytes, smallest_heapsize, start_broker  # noqa: E402

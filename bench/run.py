@@ -38,7 +38,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT / "host_tests" / "support"), str(ROOT / "tools")]
 
 import lwip  # noqa: E402  (bench/lwip.py: the 32-bit builds, frozen32 beside lwip32)
 import netns  # noqa: E402

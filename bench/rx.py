@@ -111,7 +111,7 @@ else:
     from pathlib import Path
 
     HERE = Path(__file__).resolve().parent
-    sys.path[:0] = [str(HERE.parent / "host_tests"), str(HERE.parent / "tools")]
+    sys.path[:0] = [str(HERE.parent / "host_tests" / "support"), str(HERE.parent / "tools")]
     import broker as bm
     import runtimes
 

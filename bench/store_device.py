@@ -2,7 +2,7 @@
 # PUBACK), with the store or without it, timed; run under the MicroPython unix port or frozen32.
 # usage: micropython store_device.py HOST PORT KEY CLIENT STORE N ROUNDS PAUSE_MS DIR  -> "RESULT <json>"
 #   CLIENT: sync | aio; STORE: none | lfs (littlefs v2 on a RAM block device, as a board formats its
-#   flash; host_tests/broker_scenarios/blockfile.py on MICROPYPATH) | fs (the host's filesystem, in DIR).
+#   flash; host_tests/store/blockfile.py on MICROPYPATH) | fs (the host's filesystem, in DIR).
 # PAUSE_MS before each timed run lets the broker's per-connection write allowance (limit.flushRate) fill.
 import json
 import sys

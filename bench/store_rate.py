@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "host_tests"), str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "host_tests" / "support"), str(ROOT / "tools")]
 
 import runtimes  # noqa: E402
 from run import FLUSH_RATE, Refused, start_broker  # noqa: E402  (bench/run.py: the broker as the bench has it)
@@ -37,7 +37,7 @@ def device(runtime, build, broker, key, client, store, work):
         path = [".frozen", str(build), str(runtimes.umqtt_versions()["18"])]
     else:
         exe, path, _ = runtimes.launch(runtime)
-    path = path + [str(ROOT / "host_tests" / "broker_scenarios")]
+    path = path + [str(ROOT / "host_tests" / "store")]
     d = tempfile.mkdtemp(prefix="store-rate-", dir=work)
     cmd = [exe, str(ROOT / "bench" / "store_device.py"), broker.host, str(broker.port), key, client, store,
            str(N), str(ROUNDS), str(PAUSE_MS), d]

@@ -6,18 +6,18 @@
 #
 # Each store runs on a fresh littlefs v2 (vfs.VfsLfs2, as ESP32 and RP2 boards format their flash)
 # on a RAM flash of 4,096-byte blocks counting erases and bytes programmed
-# (host_tests/store_scenarios/flash.py), with 1,000 QoS 1 readings of 64 B to a 47-byte topic:
+# (host_tests/store/store_scenarios/flash.py), with 1,000 QoS 1 readings of 64 B to a 47-byte topic:
 #   online   each reading added, then done (acked) before the next one: one in flight
 #   outage   1,000 added while the broker is away (room for all), then all acked
 #   bounded  the same with room 16,384 B (queue_bytes' default): the oldest dropped as it fills
 # naive: the whole queue file rewritten per change. log: one file, a record appended and flushed per
 # add, a done mark per done, live records rewritten to a new file and renamed over it every 64 dones.
-# Prints a table, then one line "STORE_WEAR <json>" (host_tests/test_store.py reads it).
+# Prints a table, then one line "STORE_WEAR <json>" (host_tests/store/test_store.py reads it).
 import json
 import sys
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-sys.path.append(_here + "/../host_tests/store_scenarios")
+sys.path.append(_here + "/../host_tests/store/store_scenarios")
 sys.path.append(_here + "/../emitter_micro")
 
 import flash  # noqa: E402

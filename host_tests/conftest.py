@@ -13,7 +13,10 @@ import pytest
 
 HOST_TESTS = Path(__file__).resolve().parent
 REPO = HOST_TESTS.parent
-for _p in (HOST_TESTS / "rogue_scenarios", REPO / "tools", HOST_TESTS, REPO):
+# The shared helpers (support/: runtimes, shim, broker_harness, toxiproxy, peers, ...), the rogue scenarios
+# (imported by name by their runners), the repo's tools/ and the repo itself; each feature folder's own
+# modules are importable from its test modules (pytest puts a test module's folder on sys.path).
+for _p in (HOST_TESTS / "link_faults" / "rogue_scenarios", REPO / "tools", HOST_TESTS / "support", REPO):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
@@ -29,6 +32,9 @@ import shim  # noqa: E402
 shim.install()
 
 import runtimes  # noqa: E402
+
+# The real-broker cases' runner and fixtures (base_env, proxy), shared by the features' test modules.
+pytest_plugins = ["broker_cases"]
 
 UMQTT_DIR = runtimes.default_umqtt_dir()
 _problem = runtimes.check_umqtt_dir(UMQTT_DIR)

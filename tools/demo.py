@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "host_tests"))
+sys.path.insert(0, str(REPO / "host_tests" / "support"))
 
 import broker as broker_mod  # noqa: E402
 import runtimes  # noqa: E402
