@@ -40,8 +40,11 @@ def case_dir(module):
 
 
 def case_path(module):
-    """MICROPYPATH parts a device-side run of `module` needs: its feature folder, then the shared helpers."""
-    return [str(case_dir(module)), str(SUPPORT)]
+    """MICROPYPATH parts a device-side run of `module` needs: its feature folder first, then the other
+    features' case folders (a case may borrow another feature's helpers: bs_store's asyncio case takes
+    bs_aio's), then the shared helpers."""
+    own = case_dir(module)
+    return [str(own)] + [str(d) for d in CASE_DIRS if d != own] + [str(SUPPORT)]
 
 CASE_TIMEOUT_S = 120
 VERSIONS = sorted(runtimes.umqtt_versions())
