@@ -1,9 +1,9 @@
 """emitter_micro: an Emitter (emitter.io) client for MicroPython, on umqtt.simple.
 
 `import emitter_micro` loads no client: the sync one (client.py, on umqtt.simple) comes with the first
-use of Emitter or connect(), the asyncio one with `from emitter_micro import aio`.
+use of Emitter or connect(), the asyncio one with `from emitter_micro import aio`; EmitterMessage and
+EmitterError (message.py) with their first use, which a publish-only device never makes.
 """
-from .message import EmitterError, EmitterMessage
 
 
 def connect(options=None):
@@ -13,11 +13,15 @@ def connect(options=None):
 
 
 def __getattr__(name):
-    # The sync client, on first use: the asyncio one never loads it (nor umqtt.simple).
+    # A name on first use, kept: nothing a device does not use takes its heap.
     if name == "Emitter":
-        from .client import Emitter
-        globals()["Emitter"] = Emitter
-        return Emitter
-    # MicroPython's `from . import X` looks X up here before it imports it: a submodule, on first use.
-    __import__("emitter_micro." + name)
-    return globals()[name]
+        from .client import Emitter as v
+    elif name == "EmitterMessage" or name == "EmitterError":
+        from . import message
+        v = getattr(message, name)
+    else:
+        # MicroPython's `from . import X` looks X up here before it imports it: a submodule.
+        __import__("emitter_micro." + name)
+        return globals()[name]
+    globals()[name] = v
+    return v

@@ -6,7 +6,8 @@ import asyncio
 from micropython import const
 
 from . import mqtt
-from .message import EmitterError, payload
+from .message import EmitterError
+from .subscriptions import of as subscriptions
 
 _BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publish waits its turn
 LOST = object()  # the answer of a wait whose link went down
@@ -46,7 +47,7 @@ class Calls:
         """Publish message to channel (await it); qos=1 returns once acked (queued, returning at once, while the
         link is down)."""
         try:
-            return self._send(self._topic(key, channel, ttl, me), payload(message), qos, retain)
+            return self._send(self._topic(key, channel, ttl, me), mqtt.payload(message), qos, retain)
         except Exception as e:
             return _raise(e)  # raised where it is awaited, as from a coroutine
 
@@ -70,7 +71,7 @@ class Calls:
         await self._subscribe(*group_topic(key, channel, group), handler)
 
     async def _subscribe(self, t, ch, handler):
-        subs = self._subscriptions()
+        subs = subscriptions(self)
         subs.add(t, ch, handler)  # before the SUBSCRIBE: stored messages the broker replays come first
         if self.connected:
             a = await self._ack_wait(mqtt.SUBSCRIBE, t)
@@ -81,7 +82,7 @@ class Calls:
 
     async def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
-        subs = self._subscriptions()
+        subs = subscriptions(self)
         topics = subs.matching(key, channel)
         for t in topics:
             subs.drop(t)
@@ -170,10 +171,8 @@ class Calls:
 
     def _again(self, entries):
         """Put publishes sent but not acknowledged back in front of the queue, in order."""
-        if self._queue is None:
-            from .resilience import Backlog
-            self._queue = Backlog(self._options)
-        self._queue.push_front(entries)
+        from .resilience import backlog
+        backlog(self).push_front(entries)
 
     def _free_pid(self):
         asks = self._asks.waits if self._asks else ()
@@ -196,7 +195,8 @@ class Calls:
         # With the store, a QoS 1 publish is in it from here until its PUBACK (aio.py's _packet).
         rid = self._store.keep(self, t, msg, 1, retain) if qos and self._store else None
         if queued:
-            self._enqueue(t, msg, qos, retain, rid)
+            from .resilience import enqueue
+            enqueue(self, t, msg, qos, retain, rid)
             self._wake.set()
             return _yield()
         return self._sent_later(t, msg, qos, retain, rid)
@@ -206,7 +206,8 @@ class Calls:
         while self._sock is not None and w is self._w and len(w.out_buf) > _BEHIND:
             await asyncio.sleep_ms(10)  # the socket is behind: wait for it, never pile up
         if not self.connected:
-            self._enqueue(t, msg, qos, retain, rid)
+            from .resilience import enqueue
+            enqueue(self, t, msg, qos, retain, rid)
             return
         if not qos:
             self._write(t, msg, 0, retain, 0)
@@ -310,10 +311,10 @@ class Calls:
 
     async def _request(self, op, args, timeout_ms):
         """Publish request op at QoS 1 and return its answer (the broker echoes the packet id as req)."""
-        from .requests import request, result
+        from .requests import answers, request, result
         t, msg = request(op, *args)
         t = mqtt.wire(t)
-        asks = self._answers()
+        asks = answers(self)
         ms = timeout_ms or int(self.timeout * 1000)
         end = time.ticks_add(time.ticks_ms(), ms)
         while True:

@@ -8,21 +8,18 @@ from . import mqtt
 from .calls import Calls
 from .core import Core
 from .link import Link
-from .message import payload
 
 
 class Emitter(Calls, Core):
     """A connection to an Emitter broker.
 
-    Fields: core.Core's (and the objects it names), this module's (set in __init__), and _rx, the
+    Fields: core.Core's (and the objects it names) and this module's, all set in __init__; _rx is the
     receive.Receiver a subscribing device reads through (made with its first subscription).
     """
 
-    _rx = None
-
     def __init__(self, options=None):
         super().__init__(options)
-        self._mqtt = self._link = self._until = self._ping_at = None
+        self._mqtt = self._link = self._until = self._ping_at = self._rx = None
         self._sends = 0
         self._sent = time.ticks_ms()
 
@@ -96,7 +93,7 @@ class Emitter(Calls, Core):
         p = self._pub  # core's cache of the last topic, looked up here: the hot path makes no call it can spare
         t = p[4] if key is p[0] and channel is p[1] and ttl == p[2] and me == p[3] else self._topic(key, channel, ttl, me)
         if type(message) is not bytes:
-            message = payload(message)
+            message = mqtt.payload(message)
         n = len(message)
         if qos == 0 and self.connected and not self._queue and len(t) + n <= 65536:
             # QoS 0 on a healthy link, the telemetry hot path: laid out in the reused buffer (_topic grew it
@@ -152,7 +149,8 @@ class Emitter(Calls, Core):
             else:
                 self._forget(rid)  # acknowledged
                 return
-        self._enqueue(t, msg, qos, retain, rid)
+        from .resilience import enqueue
+        enqueue(self, t, msg, qos, retain, rid)
         if self.connected and self._until is None:
             self._drain()
 
@@ -204,6 +202,12 @@ class Emitter(Calls, Core):
             self._forget(e[4])
         if not q.count():
             self._queue = None  # empty: publishes take the direct path again
+
+    def _message(self, topic, msg):
+        """umqtt.simple's callback: a PUBLISH read before the Receiver exists (a publish-only device hears
+        none it did not ask for)."""
+        from .subscriptions import deliver
+        deliver(self, topic, topic.decode(), msg)
 
     def _receiver(self):
         """The Receiver, made with the first subscription: from then on everything is read through it."""

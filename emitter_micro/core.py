@@ -1,12 +1,15 @@
-"""What both clients (client.Emitter, aio.Emitter) share: options, events, the topic of the last publish,
-and what arrives, routed to its handler.
+"""What both clients (client.Emitter, aio.Emitter) share: options, events, the topic of the last publish.
 
-Each other concern is an object that owns its state, made on first use and called by its methods:
-subscriptions.Subscriptions (_subs: the table and the route cache), requests.Answers (_asks: the waits
-for answers, the last error), resilience.Backlog (_queue) and resilience.Backoff (_backoff); with the
-"store" option, store.Store (_store: the publishes not yet delivered, on the filesystem), made with the
-client. A queue entry carries the rid of its record in the store (None: not stored); the clients call
-_store.done(rid) when one is delivered.
+Each other concern is an object that owns its state, made on first use by its module (which also holds
+what the clients call on it): subscriptions.Subscriptions (_subs: the table and the route cache, and
+deliver(), which routes what arrives), requests.Answers (_asks: the waits for answers, the last error),
+resilience.Backlog (_queue: enqueue()) and resilience.Backoff (_backoff); with the "store" option,
+store.Store (_store: the publishes not yet delivered, on the filesystem), made with the client. A queue
+entry carries the rid of its record in the store (None: not stored); the clients call _forget(rid) when
+one is delivered.
+
+Every field is set in __init__: an instance's attributes are a hash table that grows by copying, and
+one added later would copy it in the middle of a publish or a receive, when the heap is at its fullest.
 """
 import os
 from binascii import hexlify
@@ -15,7 +18,6 @@ from micropython import const
 
 from . import mqtt
 from . import topic as T
-from .message import EmitterMessage, payload
 
 _EVENTS = ("connect", "disconnect", "message", "error", "presence", "keygen", "me", "keyban", "link", "history")
 _OPTIONS = ("host", "port", "keepalive", "secure", "username", "client_id", "timeout", "will", "ca", "verify",
@@ -25,8 +27,6 @@ _HELD = const(16)  # events kept for a handler not registered yet
 
 class Core:
     """Options, events and routing; a client adds the link."""
-
-    _subs = _asks = _queue = _backoff = _store = _held = _tls = _rx_topic = _rx_chan = None
 
     def __init__(self, options=None, more=()):
         o = self._options = options or {}
@@ -46,7 +46,7 @@ class Core:
         self.client_id = o.get("client_id") or "emitter-micro-" + hexlify(os.urandom(6)).decode()
         self.reconnect = o.get("reconnect", True)
         will = o.get("will")
-        self._will = will and (T.build(will["key"], T.channel(will["channel"])), payload(will["message"]),
+        self._will = will and (T.build(will["key"], T.channel(will["channel"])), mqtt.payload(will["message"]),
                                will.get("retain", False))
         self.connected = self._closed = False
         self.dropped = 0  # publishes dropped from the queue
@@ -56,6 +56,7 @@ class Core:
         self._handlers = {}
         self._pub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic as a packet has it
         self._buf = bytearray(256)
+        self._subs = self._asks = self._queue = self._backoff = self._store = self._held = self._tls = None
         if o.get("store"):
             from .store import Store
             s = self._store = Store(o["store"], o.get("queue_bytes", 16384),
@@ -71,18 +72,6 @@ class Core:
     def pending(self):
         """How many publishes wait in the queue for the link."""
         return self._queue.count() if self._queue else 0
-
-    def _subscriptions(self):
-        if self._subs is None:
-            from .subscriptions import Subscriptions
-            self._subs = Subscriptions()
-        return self._subs
-
-    def _answers(self):
-        if self._asks is None:
-            from .requests import Answers
-            self._asks = Answers()
-        return self._asks
 
     def _next_host(self):
         self._host_i = i = (self._host_i + 1) % len(self.hosts)
@@ -111,51 +100,10 @@ class Core:
         self._pid = p = self._pid % 65535 + 1
         return p
 
-    def _enqueue(self, t, msg, qos, retain, rid=None):
-        """Queue a publish the link cannot take now; it goes out, in order, when it can. rid: its record in
-        the store; a QoS 0 publish is written there now (it waits), a QoS 1 one was before it was sent."""
-        q = self._queue
-        if q is None:
-            from .resilience import Backlog
-            q = self._queue = Backlog(self._options)
-        if rid is None and not qos and self._store:
-            rid = self._store.keep(self, t, msg, 0, retain)
-        try:
-            lost = q.add(t, msg, qos, retain, rid)
-        except ValueError:
-            self._forget(rid)
-            raise
-        for e in lost:
-            self._forget(e[4])
-            self._dropped(e, "queue")
-
-    def _dropped(self, e, bound):
-        """A queued publish dropped for room (the queue's bound or the store's): counted once, told."""
-        self.dropped += 1
-        t = e[0][2:]
-        self._emit("error", {"status": 0, "message": "%s full: dropped the oldest publish, to %s"
-                                                     % (bound, t[t.find(b"/") + 1:].decode())})
-
     def _forget(self, rid):
         """The record of rid goes: delivered, dropped, or the caller was told the publish failed."""
         if rid is not None:
             self._store.done(rid)
-
-    def _message(self, topic, msg):
-        """A PUBLISH from the broker: an answer on emitter/OP/, else a message for its handler."""
-        if topic.startswith(b"emitter/"):
-            from .requests import answer
-            answer(self, topic[8:-1].decode(), msg)
-            return
-        self._count += 1
-        if topic != self._rx_topic:  # a device hears few channels: decode each once
-            self._rx_topic, self._rx_chan = topic, topic.decode()
-        m = EmitterMessage(self._rx_chan, msg)
-        h = self._subs.route(m.channel) if self._subs else None
-        if h:
-            self._call("message", h, m)
-        else:
-            self._unrouted(m)
 
     def _unrouted(self, m):
         self._emit("message", m)

@@ -1,5 +1,5 @@
-"""What crosses the link as data: payload() for a publish, EmitterMessage for what a subscription gets,
-EmitterError for the broker's refusals."""
+"""What comes from the broker: EmitterMessage for what a subscription gets, EmitterError for its refusals.
+Loaded by a device that subscribes or asks (a publish-only one never does)."""
 import json
 
 
@@ -29,13 +29,3 @@ class EmitterError(Exception):
         self.req = answer.get("req")
         super().__init__(self.status, self.message, self.req)
 
-
-def payload(message):
-    """The bytes to send for a message: str, bytes-like, or dict/list as JSON."""
-    if isinstance(message, str):
-        return message.encode()
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return message
-    if isinstance(message, (dict, list)):
-        return json.dumps(message).encode()
-    raise TypeError("message must be str, bytes, bytearray, memoryview, dict or list")

@@ -1,5 +1,5 @@
 """MQTT 3.1.1 as emitter_micro writes it: every packet both clients write, encoded once into the caller's
-buffer (the CONNECT only the asyncio client writes is aio.py's; parser.py reads what arrives). No I/O
+buffer, and a publish's payload as bytes (the CONNECT only the asyncio client writes is aio.py's; parser.py reads what arrives). No I/O
 here: each client writes its own way."""
 import struct
 
@@ -61,6 +61,18 @@ def puback(buf, pid):
     """PUBACK for pid into buf; return its length."""
     struct.pack_into("!BBH", buf, 0, PUBACK, 2, pid)
     return 4
+
+
+def payload(message):
+    """The bytes to send for a message: str, bytes-like, or dict/list as JSON."""
+    if isinstance(message, str):
+        return message.encode()
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return message
+    if isinstance(message, (dict, list)):
+        import json
+        return json.dumps(message).encode()
+    raise TypeError("message must be str, bytes, bytearray, memoryview, dict or list")
 
 
 def size(topic, msg, qos):

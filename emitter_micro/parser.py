@@ -2,6 +2,8 @@
 writes). Loaded by a device that subscribes (the sync client's receive.py) and by the asyncio client."""
 from micropython import const
 
+from .subscriptions import deliver
+
 _START = const(256)  # the buffer at first; it doubles to hold two packets of the largest size seen
 _MOST = const(4096)  # past this a packet gets a buffer of its own, dropped once it is parsed
 # The Emitter broker sends no payload past 64 KB (its MaxMessageSize); a longer packet is garbage and
@@ -19,6 +21,7 @@ class Parser:
 
     def __init__(self):
         self.i = self.n = self.need = self.j = self.end = 0
+        self.topic = self.chan = None  # the topic last heard, and as text: a device hears few, decoded once each
         self._new(_START)
 
     def _new(self, n):
@@ -75,8 +78,8 @@ class Parser:
         return self.mv[self.n:] if self.n else self.mv
 
     def message(self, em, first):
-        """The PUBLISH just parsed handed to em._message (its topic compared in place with the one em keeps);
-        returns its packet id (QoS 1), else 0."""
+        """The PUBLISH just parsed delivered to em's handlers (its topic compared in place with the last
+        one); returns its packet id (QoS 1), else 0."""
         buf, mv = self.buf, self.mv  # two at a time: four build a tuple
         j, end = self.j, self.end
         a = j + 2
@@ -84,8 +87,9 @@ class Parser:
         body = b + (2 if first & 6 else 0)
         if body > end or first & 6 > 2:
             raise ValueError("malformed PUBLISH" if body > end else "QoS 2 is not supported")
-        t = em._rx_topic
+        t = self.topic
         if t is None or len(t) != b - a or mv[a:b] != t:
-            t = bytes(mv[a:b])
-        em._message(t, bytes(mv[body:end]))
+            self.topic = t = bytes(mv[a:b])
+            self.chan = t.decode()
+        deliver(em, t, self.chan, bytes(mv[body:end]))
         return buf[b] << 8 | buf[b + 1] if first & 6 else 0

@@ -11,6 +11,7 @@ import time
 from . import mqtt
 from .message import EmitterError
 from .parser import Parser
+from .subscriptions import of as subscriptions
 
 
 class Receiver:
@@ -105,7 +106,7 @@ class Receiver:
 
 def subscribe(em, t, ch, handler):
     em._not_nested()
-    subs = em._subscriptions()
+    subs = subscriptions(em)
     subs.add(t, ch, handler)
     if em.connected:
         try:
@@ -119,7 +120,7 @@ def subscribe(em, t, ch, handler):
 
 def unsubscribe(em, key, channel):
     em._not_nested()
-    subs = em._subscriptions()
+    subs = subscriptions(em)
     topics = subs.matching(key, channel)
     for t in topics:
         subs.drop(t)

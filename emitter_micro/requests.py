@@ -7,7 +7,15 @@ import time
 from binascii import a2b_base64
 
 from . import topic as T
-from .message import EmitterError, payload
+from .message import EmitterError
+from .mqtt import payload
+
+
+def answers(em):
+    """em's Answers, made on first use."""
+    if em._asks is None:
+        em._asks = Answers()
+    return em._asks
 
 
 class Answers:
@@ -111,7 +119,7 @@ def answer(em, op, msg):
         d = {"status": 0, "message": "unreadable answer on emitter/%s/" % op}
     if op == "history":
         unpack_history(d)
-    a = em._answers()
+    a = answers(em)
     a.got(d)
     if op == "error" or failed(d):
         a.last_error = d
@@ -132,7 +140,7 @@ def ask(em, op, args, timeout_ms):
         em._send(t, msg, 1)
         return None
     em._not_nested()
-    asks = em._answers()
+    asks = answers(em)
     end = time.ticks_add(time.ticks_ms(), timeout_ms)
     pid = w = None
     try:

@@ -1,4 +1,6 @@
-"""Resilience: the delay before the next connection attempt, and the queue of publishes that wait for the link."""
+"""Resilience: the delay before the next connection attempt, and the queue of publishes that wait for the
+link (its rules: enqueue, and what is dropped for room, told once). Imported when a link first fails or
+a publish first waits."""
 import random
 import time
 
@@ -79,3 +81,35 @@ class Backlog:
         for e in entries:
             self.size += len(e[1]) + _ENTRY
         self.q[:0] = entries
+
+
+def backlog(em):
+    """em's queue, made on first use (empty again, the client drops it: publishes go direct)."""
+    q = em._queue
+    if q is None:
+        q = em._queue = Backlog(em._options)
+    return q
+
+
+def enqueue(em, t, msg, qos, retain, rid=None):
+    """Queue a publish the link cannot take now; it goes out, in order, when it can. rid: its record in
+    the store; a QoS 0 publish is written there now (it waits), a QoS 1 one was before it was sent."""
+    q = backlog(em)
+    if rid is None and not qos and em._store:
+        rid = em._store.keep(em, t, msg, 0, retain)
+    try:
+        lost = q.add(t, msg, qos, retain, rid)
+    except ValueError:
+        em._forget(rid)
+        raise
+    for e in lost:
+        em._forget(e[4])
+        dropped(em, e, "queue")
+
+
+def dropped(em, e, bound):
+    """A queued publish dropped for room (the queue's bound or the store's): counted once, told."""
+    em.dropped += 1
+    t = e[0][2:]
+    em._emit("error", {"status": 0, "message": "%s full: dropped the oldest publish, to %s"
+                                               % (bound, t[t.find(b"/") + 1:].decode())})

@@ -1,16 +1,14 @@
 """Publishes not yet delivered, kept on the board's filesystem across a reboot (the "store" option).
 
-Imported only when that option is given. The store is a directory: a marker file "v" (magic and
-format version) and one small file per record, named by its slot number and always written whole.
-Why files, not one log: littlefs (what ESP32 and RP2 boards format their flash with) copies a file's
-last block into a newly erased one on the first write after each flush, so a log flushed per record
-costs a 4 KB erase per record. A file no larger than littlefs's inline size (128 B with ESP32's
-progsize 32, 512 B with RP2's 256) lives in its directory's metadata log instead: writing, emptying
-or removing one is one commit appended there, and littlefs erases a block only when that log fills
-and it compacts it (docs/store.md has the figures).
-
-A record file: flags (qos | retain << 1, 1 B), rid (4 B), topic length (2 B), little-endian; the
-topic; the message; CRC-32 of everything before it. The file's length gives the message's.
+Imported only when that option is given. The store is a directory: a marker file "v" (magic and format
+version) and one small file per record, named by its slot number and always written whole. Why files, not one
+log: littlefs (what ESP32 and RP2 boards format their flash with) copies a file's last block into a newly
+erased one on the first write after each flush, so a log flushed per record costs a 4 KB erase per record. A
+file no larger than littlefs's inline size (128 B with ESP32's progsize 32, 512 B with RP2's 256) lives in its
+directory's metadata log instead: writing, emptying or removing one is one commit appended there, and littlefs
+erases a block only when that log fills and it compacts it (docs/store.md has the figures).
+A record file: flags (qos | retain << 1, 1 B), rid (4 B), topic length (2 B), little-endian; the topic; the
+message; CRC-32 of everything before it. The file's length gives the message's.
 """
 import binascii
 import os
@@ -73,18 +71,20 @@ class Store:
 
     def refill(self, em):
         """What was kept from before this boot into em's queue, oldest first (pending() counts it)."""
+        from .resilience import dropped, enqueue  # relative: store.py also runs alone (bench, tests)
         for rid, t, msg, qos, retain in self.load():
             try:
-                em._enqueue(t, msg, qos, retain, rid)
-            except ValueError:  # too large for this queue_bytes: its record is gone (_enqueue), say so
-                em._dropped((t,), "queue")
+                enqueue(em, t, msg, qos, retain, rid)
+            except ValueError:  # too large for this queue_bytes: its record is gone (enqueue), say so
+                dropped(em, (t,), "queue")
 
     def keep(self, em, t, msg, qos, retain):
         """add() for em's publish: its rid (None: RAM only); what the bound dropped leaves em's queue too."""
         rid, gone = self.add(t, msg, qos, retain)
         if gone and em._queue:
+            from .resilience import dropped
             for e in em._queue.drop(gone):
-                em._dropped(e, "store")
+                dropped(em, e, "store")
         return rid
 
     def add(self, topic, msg, qos, retain):

@@ -1,13 +1,37 @@
-"""Subscriptions: the table of topics subscribed to, with their channel and handler, and the route of an
-incoming channel to its handler. No I/O: each client sends SUBSCRIBE/UNSUBSCRIBE its own way.
+"""Subscriptions: the table of topics subscribed to, with their channel and handler, and what arrives
+delivered to its handler (deliver). No I/O: each client sends SUBSCRIBE/UNSUBSCRIBE its own way.
 
 The broker keeps no sessions: a client sends every topic of the table again after each (re)connect.
 """
 from micropython import const
 
 from . import topic as T
+from .message import EmitterMessage
 
 _ROUTES = const(16)  # channels whose handler is remembered
+
+
+def of(em):
+    """em's Subscriptions, made on first use."""
+    if em._subs is None:
+        em._subs = Subscriptions()
+    return em._subs
+
+
+def deliver(em, topic, chan, msg):
+    """A PUBLISH from the broker (its topic, and the topic as text): an answer on emitter/OP/, else a
+    message for the handler of its subscription (or 'message', or the asyncio client's inbox)."""
+    if topic.startswith(b"emitter/"):
+        from .requests import answer
+        answer(em, chan[8:-1], msg)
+        return
+    em._count += 1
+    m = EmitterMessage(chan, msg)
+    h = em._subs.route(chan) if em._subs else None
+    if h:
+        em._call("message", h, m)
+    else:
+        em._unrouted(m)
 
 
 class Subscriptions:
