@@ -11,7 +11,8 @@ import time
 import asyncio
 
 from . import mqtt
-from .aiocalls import LOST, Calls, shut, within
+from .aiocalls import Calls, shut
+from .aiowaits import LOST, Waits, within
 from .core import Core
 from .parser import Parser
 
@@ -47,9 +48,9 @@ async def connect(options=None):
     return await Emitter(options).connect()
 
 
-class Emitter(Calls, Core):
-    """The asyncio client. Fields: core.Core's (and the objects it names), aiocalls' waits (_acks), and
-    the link's own, set here."""
+class Emitter(Calls, Waits, Core):
+    """The asyncio client. Fields: core.Core's (and the objects it names), the waits (_acks, aiowaits.py),
+    and the link's own, all set here."""
 
     def __init__(self, options=None):
         o = options or {}
@@ -70,10 +71,6 @@ class Emitter(Calls, Core):
         self._task = self._rd = self._wr = self._w = self._sock = self._ping_at = self._rx_at = self._tx_at = None
         self._over = False
         self._sent = self._got = self._due = time.ticks_ms()
-
-    def messages(self):
-        """An async iterator over the messages no handler takes, in order (bounded by message_queue)."""
-        return _Messages(self)
 
     def loop(self, timeout_ms=0):
         raise RuntimeError("the asyncio client's link task runs the loop")
@@ -169,26 +166,6 @@ class Emitter(Calls, Core):
             if again:  # publishes sent but not acknowledged go again first, in order, then the queue
                 self._again(again)
         self._wake.set()
-
-    def _fail(self):
-        """End every wait with LOST; return the publishes to send again."""
-        acks, self._acks = self._acks, {}
-        again = []
-        for pid in sorted(acks):
-            a = acks[pid]
-            if a[4]:
-                again.append(a[4])
-            a[1] = LOST
-            if a[0]:
-                a[0].set()
-        if self._asks:
-            for pid in list(self._asks.waits):
-                w = self._asks.waits[pid]
-                if w[0] is None:
-                    w[0] = LOST
-                    if w[1]:
-                        w[1].set()
-        return again
 
     # --- the link task -----------------------------------------------------------------
     async def _keep(self):
@@ -314,19 +291,3 @@ class Emitter(Calls, Core):
                 a[2] = arg
         super()._emit(name, arg)
 
-
-class _Messages:
-    def __init__(self, em):
-        self.em = em
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        em = self.em
-        while not em.inbox:
-            if em._over:
-                raise StopAsyncIteration
-            em._new.clear()
-            await em._new.wait()
-        return em.inbox.pop(0)

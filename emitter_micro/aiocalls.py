@@ -1,4 +1,5 @@
-"""The asyncio client's calls (the sync client's names and arguments, as coroutines) and their waits."""
+"""The asyncio client's calls (the sync client's names and arguments, as coroutines; aiowaits.py waits for
+their acks and answers), and how a publish is written or queued."""
 import errno
 import time
 
@@ -7,19 +8,10 @@ from micropython import const
 
 from . import mqtt
 from .message import EmitterError
+from .aiowaits import LOST, within
 from .subscriptions import of as subscriptions
 
 _BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publish waits its turn
-LOST = object()  # the answer of a wait whose link went down
-EXPIRED = object()  # the answer of a wait that timed out
-
-
-async def within(aw, ms):
-    """aw, or OSError(ETIMEDOUT) after ms."""
-    try:
-        return await asyncio.wait_for(aw, ms / 1000)
-    except asyncio.TimeoutError:
-        raise OSError(errno.ETIMEDOUT)
 
 
 def _yield():
@@ -42,6 +34,10 @@ async def shut(w):
 
 class Calls:
     """The calls that wait for the broker; aio.Emitter inherits them."""
+
+    def messages(self):
+        """An async iterator over the messages no handler takes, in order (bounded by message_queue)."""
+        return _Messages(self)
 
     def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel (await it); qos=1 returns once acked (queued, returning at once, while the
@@ -174,13 +170,6 @@ class Calls:
         from .resilience import backlog
         backlog(self).push_front(entries)
 
-    def _free_pid(self):
-        asks = self._asks.waits if self._asks else ()
-        while True:
-            p = self._next_pid()
-            if p not in self._acks and p not in asks:
-                return p
-
     def _send(self, t, msg, qos=0, retain=False):
         """What publish() returns: written at once where the link takes it (QoS 0: then a yield that
         allocates nothing on MicroPython), else a coroutine that waits (for the socket, or the PUBACK)."""
@@ -240,26 +229,6 @@ class Calls:
         if not q.count():
             self._queue = None
 
-    def _expect(self, pid, kind, event, redo=None, ms=None):
-        """Register the wait for the ack (or answer) of pid; its clock starts now (_expire)."""
-        a = self._acks[pid] = [event, None, None, kind, redo,
-                               time.ticks_add(time.ticks_ms(), ms or int(self.timeout * 1000))]
-        return a
-
-    async def _until(self, a):
-        await a[0].wait()
-        if a[1] is EXPIRED:
-            raise OSError(errno.ETIMEDOUT)
-        return a
-
-    async def _ack_wait(self, kind, t):
-        """SUBSCRIBE or UNSUBSCRIBE t and wait for its ack; the wait [.., ack code or LOST, error, ..]."""
-        pid = self._free_pid()
-        a = self._expect(pid, kind + 0x0E, asyncio.Event())
-        b = self._buf if len(t) + 8 <= len(self._buf) else bytearray(len(t) + 8)
-        self._put(b, mqtt.subscription(b, kind, pid, t))
-        return await self._until(a)
-
     def _check(self):
         """Keepalive and half-open detection; return the ms until the next check."""
         now = time.ticks_ms()
@@ -281,59 +250,19 @@ class Calls:
         self._put(mqtt.PINGREQ, 2)
         return ms // 2
 
-    def _expire(self):
-        """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""
-        now = time.ticks_ms()
-        nap = 60000
-        for pid in list(self._acks):
-            a = self._acks[pid]
-            left = time.ticks_diff(a[5], now)
-            if left <= 0 and (self._rx_at is not None or self._tx_at is not None):
-                a[5] = time.ticks_add(now, 200)  # a packet is on its way: the answer may be behind it
-                left = 200
-            if left <= 0:
-                del self._acks[pid]
-                a[1] = EXPIRED
-                if a[0]:
-                    a[0].set()
-                elif a[4]:
-                    self._again([a[4]])  # sent from the queue and not acknowledged in time: it goes again
-                self._suspect()
-            elif left < nap:
-                nap = left
-        return nap
 
-    def _suspect(self):
-        """An answer did not come in time: ping now, the link may be half-open."""
-        if self.connected and self._ping_at is None:
-            self._got = time.ticks_add(time.ticks_ms(), -self.keepalive * 1000)
-            self._wake.set()
+class _Messages:
+    def __init__(self, em):
+        self.em = em
 
-    async def _request(self, op, args, timeout_ms):
-        """Publish request op at QoS 1 and return its answer (the broker echoes the packet id as req)."""
-        from .requests import answers, request, result
-        t, msg = request(op, *args)
-        t = mqtt.wire(t)
-        asks = answers(self)
-        ms = timeout_ms or int(self.timeout * 1000)
-        end = time.ticks_add(time.ticks_ms(), ms)
-        while True:
-            left = time.ticks_diff(end, time.ticks_ms())
-            if self._over or not self.connected and not self.reconnect:
-                raise OSError(errno.ENOTCONN)
-            if left <= 0:
-                raise OSError(errno.ETIMEDOUT)
-            if not self.connected:
-                await within(self.up.wait(), left)
-                continue
-            pid = self._free_pid()
-            ev = asyncio.Event()
-            w = asks.want(pid, ev)
-            self._write(t, msg, 1, False, pid)
-            try:
-                await within(ev.wait(), left)
-            finally:
-                asks.take(pid)
-            if w[0] is not LOST:
-                return result(w[0])
-            # The link went before the answer: ask again on the next one.
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        em = self.em
+        while not em.inbox:
+            if em._over:
+                raise StopAsyncIteration
+            em._new.clear()
+            await em._new.wait()
+        return em.inbox.pop(0)

@@ -209,24 +209,6 @@ class Emitter(Calls, Core):
         from .subscriptions import deliver
         deliver(self, topic, topic.decode(), msg)
 
-    def _receiver(self):
-        """The Receiver, made with the first subscription: from then on everything is read through it."""
-        if self._rx is None:
-            from .receive import Receiver
-            self._rx = Receiver(self)
-        return self._rx
-
-    def _heard(self):
-        self._ping_at = None  # the link is alive
-
-    def _awaiting(self, on):
-        """An ack is awaited from now, by the timeout (the nesting guard and the deadline of the wait)."""
-        if on:
-            self._sent = time.ticks_ms()
-            self._until = time.ticks_add(self._sent, int(self.timeout * 1000))
-        else:
-            self._until = None
-
     def _not_nested(self):
         """A call that waits for its own answer cannot run in a handler while another answer is awaited."""
         if self._until is not None:

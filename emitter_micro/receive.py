@@ -93,7 +93,7 @@ class Receiver:
             raise OSError(-1)  # the peer closed the connection (umqtt.simple's number for it)
         n = p.n
         if r:
-            self.em._heard()
+            self.em._ping_at = None  # the link is alive
             n += r
             need -= r
         if need > 0:  # a packet is torn: its rest is on the way, waited for up to the timeout
@@ -148,12 +148,17 @@ def _ack(em, kind, t):
     if len(t) + 8 > len(b):
         b = bytearray(len(t) + 8)
     em._link.write(b, mqtt.subscription(b, kind, pid, t))
-    em._awaiting(True)
+    # Awaited from now, by the timeout: _until is also the guard against a nested wait (_not_nested).
+    em._sent = time.ticks_ms()
+    em._until = time.ticks_add(em._sent, int(em.timeout * 1000))
+    rx = em._rx
+    if rx is None:  # the first subscription: from now on everything is read through the Receiver
+        rx = em._rx = Receiver(em)
     try:
-        code = em._receiver().pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
+        code = rx.pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
     finally:
-        em._awaiting(False)
-    em._heard()
+        em._until = None
+    em._ping_at = None  # the link is alive
     if kind == mqtt.SUBSCRIBE and code == 0x80:
         e = em._asks and em._asks.last_error
         raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})

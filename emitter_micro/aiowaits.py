@@ -1,0 +1,127 @@
+"""The asyncio client's waits for acks and answers: registered by packet id (_acks; a request's answer
+in requests.Answers), expired by the link task, ended with LOST when the link goes."""
+import errno
+import time
+
+import asyncio
+
+from . import mqtt
+
+LOST = object()  # the answer of a wait whose link went down
+EXPIRED = object()  # the answer of a wait that timed out
+
+
+async def within(aw, ms):
+    """aw, or OSError(ETIMEDOUT) after ms."""
+    try:
+        return await asyncio.wait_for(aw, ms / 1000)
+    except asyncio.TimeoutError:
+        raise OSError(errno.ETIMEDOUT)
+
+
+class Waits:
+    """The waits of aio.Emitter, which inherits them."""
+
+    def _free_pid(self):
+        asks = self._asks.waits if self._asks else ()
+        while True:
+            p = self._next_pid()
+            if p not in self._acks and p not in asks:
+                return p
+
+    def _expect(self, pid, kind, event, redo=None, ms=None):
+        """Register the wait for the ack (or answer) of pid; its clock starts now (_expire)."""
+        a = self._acks[pid] = [event, None, None, kind, redo,
+                               time.ticks_add(time.ticks_ms(), ms or int(self.timeout * 1000))]
+        return a
+
+    async def _until(self, a):
+        await a[0].wait()
+        if a[1] is EXPIRED:
+            raise OSError(errno.ETIMEDOUT)
+        return a
+
+    async def _ack_wait(self, kind, t):
+        """SUBSCRIBE or UNSUBSCRIBE t and wait for its ack; the wait [.., ack code or LOST, error, ..]."""
+        pid = self._free_pid()
+        a = self._expect(pid, kind + 0x0E, asyncio.Event())
+        b = self._buf if len(t) + 8 <= len(self._buf) else bytearray(len(t) + 8)
+        self._put(b, mqtt.subscription(b, kind, pid, t))
+        return await self._until(a)
+
+    async def _request(self, op, args, timeout_ms):
+        """Publish request op at QoS 1 and return its answer (the broker echoes the packet id as req)."""
+        from .requests import answers, request, result
+        t, msg = request(op, *args)
+        t = mqtt.wire(t)
+        asks = answers(self)
+        ms = timeout_ms or int(self.timeout * 1000)
+        end = time.ticks_add(time.ticks_ms(), ms)
+        while True:
+            left = time.ticks_diff(end, time.ticks_ms())
+            if self._over or not self.connected and not self.reconnect:
+                raise OSError(errno.ENOTCONN)
+            if left <= 0:
+                raise OSError(errno.ETIMEDOUT)
+            if not self.connected:
+                await within(self.up.wait(), left)
+                continue
+            pid = self._free_pid()
+            ev = asyncio.Event()
+            w = asks.want(pid, ev)
+            self._write(t, msg, 1, False, pid)
+            try:
+                await within(ev.wait(), left)
+            finally:
+                asks.take(pid)
+            if w[0] is not LOST:
+                return result(w[0])
+            # The link went before the answer: ask again on the next one.
+
+    def _expire(self):
+        """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""
+        now = time.ticks_ms()
+        nap = 60000
+        for pid in list(self._acks):
+            a = self._acks[pid]
+            left = time.ticks_diff(a[5], now)
+            if left <= 0 and (self._rx_at is not None or self._tx_at is not None):
+                a[5] = time.ticks_add(now, 200)  # a packet is on its way: the answer may be behind it
+                left = 200
+            if left <= 0:
+                del self._acks[pid]
+                a[1] = EXPIRED
+                if a[0]:
+                    a[0].set()
+                elif a[4]:
+                    self._again([a[4]])  # sent from the queue and not acknowledged in time: it goes again
+                self._suspect()
+            elif left < nap:
+                nap = left
+        return nap
+
+    def _suspect(self):
+        """An answer did not come in time: ping now, the link may be half-open."""
+        if self.connected and self._ping_at is None:
+            self._got = time.ticks_add(time.ticks_ms(), -self.keepalive * 1000)
+            self._wake.set()
+
+    def _fail(self):
+        """End every wait with LOST; return the publishes to send again."""
+        acks, self._acks = self._acks, {}
+        again = []
+        for pid in sorted(acks):
+            a = acks[pid]
+            if a[4]:
+                again.append(a[4])
+            a[1] = LOST
+            if a[0]:
+                a[0].set()
+        if self._asks:
+            for pid in list(self._asks.waits):
+                w = self._asks.waits[pid]
+                if w[0] is None:
+                    w[0] = LOST
+                    if w[1]:
+                        w[1].set()
+        return again
