@@ -65,6 +65,7 @@ class Calls:
             if left <= 0:
                 return False
             if self.connected:
-                self._drain()
+                from .resilience import drain
+                drain(self)
             self.loop(min(left, 100) if self.pending() else 0)
         return True

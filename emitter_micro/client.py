@@ -64,7 +64,8 @@ class Emitter(Calls, Core):
         # Connected once the subscriptions are back: a failure before is a failed attempt, not a disconnect.
         self._up()
         if self._queue:
-            self._drain()
+            from .resilience import drain
+            drain(self)
 
     def _down(self, err):
         """The link failed: close it, tell, and retry later (or raise, with reconnect off)."""
@@ -149,10 +150,10 @@ class Emitter(Calls, Core):
             else:
                 self._forget(rid)  # acknowledged
                 return
-        from .resilience import enqueue
+        from .resilience import drain, enqueue
         enqueue(self, t, msg, qos, retain, rid)
         if self.connected and self._until is None:
-            self._drain()
+            drain(self)
 
     def _publish(self, t, msg, qos, retain, pid=0):
         if qos:
@@ -187,22 +188,6 @@ class Emitter(Calls, Core):
                 if op == kind and len(b) > 1 and b[0] << 8 | b[1] == pid:
                     return b[-1]
 
-    def _drain(self):
-        """Send what waits in the queue, in order; QoS 1 entries leave only once acknowledged."""
-        q = self._queue
-        while q.count() and self.connected:
-            e = q.first()
-            try:
-                self._publish(e[0], e[1], e[2], e[3])
-            except Exception as x:
-                self._down(x)
-                return
-            if q.first() is e:  # else a bound dropped it while a handler ran during the PUBACK wait
-                q.pop()
-            self._forget(e[4])
-        if not q.count():
-            self._queue = None  # empty: publishes take the direct path again
-
     def _message(self, topic, msg):
         """umqtt.simple's callback: a PUBLISH read before the Receiver exists (a publish-only device hears
         none it did not ask for)."""
@@ -225,7 +210,8 @@ class Emitter(Calls, Core):
             elif not self._closed:
                 if not self.reconnect:
                     raise OSError(errno.ENOTCONN)
-                self._retry(timeout_ms)
+                from .resilience import retry
+                retry(self, timeout_ms)
             return self._count
         c, link = self._mqtt, self._link
         try:
@@ -242,7 +228,8 @@ class Emitter(Calls, Core):
                         link.read(c._recv_len())  # a late ack: nothing waits for it any more
                     link.wait(0)
             if self._queue:
-                self._drain()
+                from .resilience import drain
+                drain(self)
             now = time.ticks_ms()
             if self._sends:
                 self._sends = 0  # publishes went out since the last loop
@@ -257,16 +244,3 @@ class Emitter(Calls, Core):
         except Exception as e:
             self._down(e)
         return self._count
-
-    def _retry(self, timeout_ms):
-        """Wait within timeout_ms for the next attempt and make it (bounded by the socket timeout)."""
-        wait = self._backoff.wait()
-        if wait > timeout_ms:
-            time.sleep_ms(timeout_ms)
-            return
-        if wait > 0:
-            time.sleep_ms(wait)
-        try:
-            self._open()
-        except Exception as e:
-            self._down(e)

@@ -113,3 +113,35 @@ def dropped(em, e, bound):
     t = e[0][2:]
     em._emit("error", {"status": 0, "message": "%s full: dropped the oldest publish, to %s"
                                                % (bound, t[t.find(b"/") + 1:].decode())})
+
+
+# The sync client's (client.Emitter's) side of it; the asyncio client drains and retries in its link task.
+def drain(em):
+    """Send what waits in the queue, in order; QoS 1 entries leave only once acknowledged."""
+    q = em._queue
+    while q.count() and em.connected:
+        e = q.first()
+        try:
+            em._publish(e[0], e[1], e[2], e[3])
+        except Exception as x:
+            em._down(x)
+            return
+        if q.first() is e:  # else a bound dropped it while a handler ran during the PUBACK wait
+            q.pop()
+        em._forget(e[4])
+    if not q.count():
+        em._queue = None  # empty: publishes take the direct path again
+
+
+def retry(em, timeout_ms):
+    """Wait within timeout_ms for the next attempt and make it (bounded by the socket timeout)."""
+    wait = em._backoff.wait()
+    if wait > timeout_ms:
+        time.sleep_ms(timeout_ms)
+        return
+    if wait > 0:
+        time.sleep_ms(wait)
+    try:
+        em._open()
+    except Exception as e:
+        em._down(e)
