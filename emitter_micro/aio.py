@@ -64,10 +64,10 @@ class Emitter(Calls, Waits, Core):
             raise ValueError("message_queue must be > 0")
         self.up = asyncio.Event()  # set while connected
         self.inbox = []  # messages for messages(), oldest first
-        self._new = asyncio.Event()
+        self._new = None  # an Event, made by the first messages() iterator that waits
         self._wake = asyncio.Event()
         self._kick = asyncio.Event()
-        self._p = Parser()
+        self._p = Parser(64)  # grows with the first message: a publish-only device reads acks alone
         self._task = self._rd = self._wr = self._w = self._sock = self._ping_at = self._rx_at = self._tx_at = None
         self._over = False
         self._sent = self._got = self._due = time.ticks_ms()
@@ -161,7 +161,8 @@ class Emitter(Calls, Waits, Core):
             self._lost(err)  # 'error', 'disconnect'; raises with reconnect off
         except Exception:
             self._over = True
-            self._new.set()
+            if self._new:
+                self._new.set()
         else:
             if again:  # publishes sent but not acknowledged go again first, in order, then the queue
                 self._again(again)
@@ -281,7 +282,8 @@ class Emitter(Calls, Waits, Core):
             q.pop(0)
             self.missed += 1
         q.append(m)
-        self._new.set()
+        if self._new:
+            self._new.set()
 
     def _emit(self, name, arg=None):
         # An error that carries the packet id of a publish or subscription awaited marks it refused.

@@ -143,7 +143,8 @@ class Calls:
         w, self._w = self._w, None
         self._fail()
         self.up.clear()
-        self._new.set()
+        if self._new:
+            self._new.set()
         if self.connected:
             self.connected = False
             self._emit("disconnect")
@@ -263,6 +264,8 @@ class _Messages:
         while not em.inbox:
             if em._over:
                 raise StopAsyncIteration
+            if em._new is None:
+                em._new = asyncio.Event()
             em._new.clear()
             await em._new.wait()
         return em.inbox.pop(0)

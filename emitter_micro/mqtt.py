@@ -74,8 +74,3 @@ def payload(message):
         return json.dumps(message).encode()
     raise TypeError("message must be str, bytes, bytearray, memoryview, dict or list")
 
-
-def size(topic, msg, qos):
-    """The bytes of a PUBLISH, fixed header included."""
-    n = 2 + len(topic) + len(msg) + 2 * qos
-    return n + (2 if n < 0x80 else 3 if n < 0x4000 else 4)

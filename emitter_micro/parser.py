@@ -19,10 +19,10 @@ class Parser:
     next read goes. Its state lives in the object: a handler may read on from where a packet left off.
     """
 
-    def __init__(self):
+    def __init__(self, size=_START):
         self.i = self.n = self.need = self.j = self.end = 0
         self.topic = self.chan = None  # the topic last heard, and as text: a device hears few, decoded once each
-        self._new(_START)
+        self._new(size)
 
     def _new(self, n):
         self.buf = bytearray(n)  # a MemoryError if the heap cannot: a packet larger than any heap

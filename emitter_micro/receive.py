@@ -49,7 +49,8 @@ class Receiver:
                 if first & 0xF0 == mqtt.PUBLISH:
                     qos1 = p.message(em, first)
                     if qos1 and em._link:  # QoS 1 (the broker sends QoS 0; another broker may not)
-                        em._link.write(bytes((mqtt.PUBACK, 2, qos1 >> 8, qos1 & 0xFF)))
+                        b = bytearray(4)  # the broker sends QoS 0 only: a PUBACK is rare
+                        em._link.write(b, mqtt.puback(b, qos1))
                     u = em._until
                     if u is not None and time.ticks_diff(time.ticks_ms(), u) > 0:
                         raise OSError(errno.ETIMEDOUT)  # messages keep coming but the ack does not
