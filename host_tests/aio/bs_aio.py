@@ -148,6 +148,9 @@ async def _publish_subscribe(env):
     assert pub.pending() == 0 and await pub.flush(100) is True and pub.dropped == 0
     await pub.disconnect()
     await sub.disconnect()
+    # Every field was set when the client was made (one added later grows the instance's table by copying).
+    made = sorted(aio.Emitter(aopts(env)).__dict__)
+    assert sorted(sub.__dict__) == made and sorted(pub.__dict__) == made, sorted(set(sub.__dict__) ^ set(made))
 
 
 def case_aio_publish_subscribe_messages(env):

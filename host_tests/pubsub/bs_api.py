@@ -8,6 +8,7 @@ The request calls (keygen, presence, me, keyban, link, history), share
 groups, the last will and the error paths are in bs_requests.py.
 """
 import json
+import sys
 import time
 
 import emitter_micro
@@ -33,6 +34,34 @@ def case_smoke_connect_publish_receive(env):
     assert "sensor" in [w.get("username") for w in ans["who"]], ans
     em.disconnect()
     assert not em.connected
+
+
+def case_fields_set_when_made(env):
+    """Every field of the client is set when it is made: one added later would grow the instance's
+    attribute table by copying it, in the middle of a publish or a receive, when the heap is fullest. And
+    a publish-only device loads neither message.py nor the receive side (where the run is fresh: each
+    case's own process on MicroPython)."""
+    env = as_env(env)
+    k = env.keys["test"]
+    ch = "test/%s/fields/" % uid(env, "r")
+    fresh = not [n for n in sys.modules if n in ("emitter_micro.message", "emitter_micro.parser")]
+    em = emitter_micro.Emitter(options(env))
+    made = sorted(em.__dict__)
+    em.connect()
+    em.publish(k, ch, "a")
+    em.publish(k, ch, "b", qos=1)
+    em.loop(10)
+    loaded = [n for n in ("emitter_micro.message", "emitter_micro.receive", "emitter_micro.parser",
+                          "emitter_micro.subscriptions", "emitter_micro.resilience") if n in sys.modules]
+    assert not (fresh and loaded), loaded
+    got = []
+    em.subscribe(k, ch, handler=got.append)
+    em.publish(k, ch, "c")
+    wait_for(em, lambda: got, "the message back")
+    assert em.me(timeout_ms=5000)["status"] == 200
+    em.unsubscribe(k, ch)
+    em.disconnect()
+    assert sorted(em.__dict__) == made, sorted(set(em.__dict__) ^ set(made))
 
 
 def case_connect_events_and_disconnect(env):
