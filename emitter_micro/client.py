@@ -218,11 +218,17 @@ class Emitter(Calls, Core):
             if self._rx:
                 self._rx.pump(timeout_ms)  # a subscribing device reads through its buffer
             else:
+                deadline = time.ticks_add(time.ticks_ms(), timeout_ms) if timeout_ms > 0 else None
                 link.wait(timeout_ms)
                 while True:
                     op = c.wait_msg()
                     if link.idle:
-                        break
+                        left = 0 if deadline is None else time.ticks_diff(deadline, time.ticks_ms())
+                        if left <= 0:
+                            break
+                        link.wait(left)  # woken with nothing to read: the wait goes on
+                        continue
+                    deadline = None  # traffic: handled, then back
                     self._ping_at = None
                     if op is not None and op & 0xF0 != mqtt.PUBLISH:
                         link.read(c._recv_len())  # a late ack: nothing waits for it any more

@@ -35,8 +35,13 @@ class Receiver:
         if want:
             # Awaited here, though a handler's loop() may be the one that reads it.
             self.want, self.pid = want, pid
+        deadline = None
         if p.i < p.n:
             ms = 0  # packets wait in the buffer: no waiting for more
+        elif ms > 0:
+            # A poll may wake with nothing to read (a TLS record not all in, a spurious wake-up): the wait
+            # goes on to ms unless something came.
+            deadline = time.ticks_add(time.ticks_ms(), ms)
         more = True
         while True:
             if em._link is not link:  # a handler's call dropped the link (or disconnected)
@@ -61,20 +66,25 @@ class Receiver:
                     return self.code
                 continue
             if p.i == p.n:
-                if not (more or want):
-                    return None  # all that was pending is handled
                 if want:
                     ms = time.ticks_diff(em._until, time.ticks_ms())
                     if ms <= 0:
                         raise OSError(errno.ETIMEDOUT)  # no ack in time
-            more = self._read(link, ms)
-            if want and p.i == p.n:
-                raise OSError(errno.ETIMEDOUT)  # nothing came
+                elif not more:
+                    if deadline is None:
+                        return None  # all that was pending is handled
+                    ms = time.ticks_diff(deadline, time.ticks_ms())
+                    if ms <= 0:
+                        return None  # nothing came in the wait
+            got = self._read(link, ms)
+            more = got == 2
+            if got:
+                deadline = None  # traffic: handled, then back
             ms = 0
 
     def _read(self, link, ms):
         """Read what is pending (waiting up to ms for it), and the rest of a packet that has started (waiting
-        up to the timeout for it). True: the buffer is full, more may be waiting."""
+        up to the timeout for it). 0: nothing came; 2: the buffer is full, more may be waiting; else 1."""
         s = link.s
         if s is None:
             raise OSError(errno.EBADF)  # closed
@@ -101,8 +111,9 @@ class Receiver:
             if s.readinto(p.mv[n:n + need]) != need:
                 raise OSError(-1)
             n += need
+        got = n > p.n
         p.n = n
-        return n == len(p.buf)
+        return 2 if n == len(p.buf) else 1 if got else 0
 
 
 def subscribe(em, t, ch, handler):

@@ -37,6 +37,29 @@ def case_keepalive_ping_answered(env):
     close(em)
 
 
+def case_poll_woken_with_nothing_to_read(env):
+    """A poll may wake with nothing to read (a TLS record not all in, a spurious wake-up on a board): here
+    it always does. loop(300) still waits out its 300 ms, and a QoS 1 publish still gets its PUBACK (it
+    was taken for a timeout, and the link dropped), as a publish-only device and as a subscribed one."""
+    env = as_env(env)
+    k = env.keys["test"]
+    ch = "test/%s/wake/" % uid(env, "r")
+    errors, got = [], []
+    em = client(env, {"error": errors.append})
+    for subscribed in (False, True):
+        if subscribed:
+            em.subscribe(k, ch, handler=got.append)
+        em._link.poller = lambda ms: None  # back at once, nothing to read
+        t0 = time.ticks_ms()
+        em.loop(300)
+        waited = time.ticks_diff(time.ticks_ms(), t0)
+        assert waited >= 290, (subscribed, waited)
+        em.publish(k, ch, "acked", qos=1)
+        assert em.connected and errors == [], (subscribed, errors)
+    wait_for(em, lambda: got, "the message back")
+    close(em)
+
+
 def case_packet_id_wraps_at_65535(env):
     """MQTT packet ids end at 65535 (the client keeps its own counter): the broker acks 65535,
     then 1. 65,535 real QoS 1 publishes take ~16 ms each here (17 min), so the counter is set."""
