@@ -7,9 +7,7 @@ import asyncio
 from micropython import const
 
 from . import mqtt
-from .message import EmitterError
 from .aiowaits import LOST, within
-from .subscriptions import of as subscriptions
 
 _BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publish waits its turn
 
@@ -67,18 +65,21 @@ class Calls:
         await self._subscribe(*group_topic(key, channel, group), handler)
 
     async def _subscribe(self, t, ch, handler):
-        subs = subscriptions(self)
+        from .subscriptions import of
+        subs = of(self)
         subs.add(t, ch, handler)  # before the SUBSCRIBE: stored messages the broker replays come first
         if self.connected:
             a = await self._ack_wait(mqtt.SUBSCRIBE, t)
             if a[1] is not LOST and (a[2] or a[1] == 0x80):
                 if subs.table.get(t, (0, 0))[1] is handler:
                     subs.drop(t)
+                from .message import EmitterError
                 raise EmitterError(a[2] or {"status": 0, "message": "subscription refused", "req": 0})
 
     async def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
-        subs = subscriptions(self)
+        from .subscriptions import of
+        subs = of(self)
         topics = subs.matching(key, channel)
         for t in topics:
             subs.drop(t)
@@ -109,6 +110,10 @@ class Calls:
     async def history(self, key, channel, last=1, since=None, until=None, timeout_ms=None):
         """Stored messages of channel: the last N, or those in a time window."""
         return await self._request("history", (key, channel, last, since, until), timeout_ms)
+
+    async def _request(self, op, args, timeout_ms):
+        from .requests import wait_answer  # with the first request: its code loads then
+        return await wait_answer(self, op, args, timeout_ms)
 
     async def flush(self, timeout_ms):
         """Wait until every queued publish is acknowledged: True, or False on timeout."""
@@ -213,6 +218,7 @@ class Calls:
             self._forget(rid)  # raised to the caller: not kept
             raise
         if a[2]:
+            from .message import EmitterError
             raise EmitterError(a[2])  # refused by the broker (it acks anyway)
 
     def _send_queue(self):

@@ -49,33 +49,6 @@ class Waits:
         self._put(b, mqtt.subscription(b, kind, pid, t))
         return await self._until(a)
 
-    async def _request(self, op, args, timeout_ms):
-        """Publish request op at QoS 1 and return its answer (the broker echoes the packet id as req)."""
-        from .requests import answers, request, result
-        t, msg = request(op, *args)
-        t = mqtt.wire(t)
-        asks = answers(self)
-        ms = timeout_ms or int(self.timeout * 1000)
-        end = time.ticks_add(time.ticks_ms(), ms)
-        while True:
-            left = time.ticks_diff(end, time.ticks_ms())
-            if self._over or not self.connected and not self.reconnect:
-                raise OSError(errno.ENOTCONN)
-            if left <= 0:
-                raise OSError(errno.ETIMEDOUT)
-            if not self.connected:
-                await within(self.up.wait(), left)
-                continue
-            pid = self._free_pid()
-            ev = asyncio.Event()
-            w = asks.want(pid, ev)
-            self._write(t, msg, 1, False, pid)
-            try:
-                await within(ev.wait(), left)
-            finally:
-                asks.take(pid)
-            if w[0] is not LOST:
-                return result(w[0])
             # The link went before the answer: ask again on the next one.
 
     def _expire(self):

@@ -2,8 +2,6 @@
 writes). Loaded by a device that subscribes (the sync client's receive.py) and by the asyncio client."""
 from micropython import const
 
-from .subscriptions import deliver
-
 _START = const(256)  # the buffer at first; it doubles to hold two packets of the largest size seen
 _MOST = const(4096)  # past this a packet gets a buffer of its own, dropped once it is parsed
 # The Emitter broker sends no payload past 64 KB (its MaxMessageSize); a longer packet is garbage and
@@ -22,6 +20,7 @@ class Parser:
     def __init__(self, size=_START):
         self.i = self.n = self.need = self.j = self.end = 0
         self.topic = self.chan = None  # the topic last heard, and as text: a device hears few, decoded once each
+        self.deliver = None  # subscriptions.deliver, loaded with the first PUBLISH (an asyncio device may hear none)
         self._new(size)
 
     def _new(self, n):
@@ -91,5 +90,9 @@ class Parser:
         if t is None or len(t) != b - a or mv[a:b] != t:
             self.topic = t = bytes(mv[a:b])
             self.chan = t.decode()
-        deliver(em, t, self.chan, bytes(mv[body:end]))
+        d = self.deliver
+        if d is None:
+            from .subscriptions import deliver as d
+            self.deliver = d
+        d(em, t, self.chan, bytes(mv[body:end]))
         return buf[b] << 8 | buf[b + 1] if first & 6 else 0
