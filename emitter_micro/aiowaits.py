@@ -49,8 +49,6 @@ class Waits:
         self._put(b, mqtt.subscription(b, kind, pid, t))
         return await self._until(a)
 
-            # The link went before the answer: ask again on the next one.
-
     def _expire(self):
         """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""
         now = time.ticks_ms()

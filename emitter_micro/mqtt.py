@@ -1,6 +1,6 @@
 """MQTT 3.1.1 as emitter_micro writes it: every packet both clients write, encoded once into the caller's
-buffer, and a publish's payload as bytes (the CONNECT only the asyncio client writes is aio.py's; parser.py reads what arrives). No I/O
-here: each client writes its own way."""
+buffer, and a publish's payload as bytes (the CONNECT only the asyncio client writes is aio.py's;
+parser.py reads what arrives). No I/O here: each client writes its own way."""
 import struct
 
 from micropython import const
@@ -73,4 +73,3 @@ def payload(message):
         import json
         return json.dumps(message).encode()
     raise TypeError("message must be str, bytes, bytearray, memoryview, dict or list")
-

@@ -9,7 +9,7 @@ from binascii import a2b_base64
 
 from . import topic as T
 from .message import EmitterError
-from .mqtt import payload
+from .mqtt import payload, wire
 
 
 def answers(em):
@@ -134,7 +134,6 @@ def ask(em, op, args, timeout_ms):
     timeout_ms=None: return at once, the answer comes as the event op. Otherwise wait for the
     answer, dispatching what arrives meanwhile, and return it (EmitterError for an error answer).
     """
-    from .mqtt import wire
     t, msg = request(op, *args)
     t = wire(t)
     if timeout_ms is None:
@@ -173,7 +172,6 @@ async def wait_answer(em, op, args, timeout_ms):
     """The asyncio client's request: published at QoS 1 (the broker echoes the packet id as req); its answer."""
     import asyncio
     from .aiowaits import LOST, within
-    from .mqtt import wire
     t, msg = request(op, *args)
     t = wire(t)
     asks = answers(em)
@@ -198,3 +196,4 @@ async def wait_answer(em, op, args, timeout_ms):
             asks.take(pid)
         if w[0] is not LOST:
             return result(w[0])
+        # The link went before the answer: ask again on the next one.
