@@ -5,42 +5,16 @@ queue); a reader task parses what arrives (parser.Parser) and routes it; packets
 to the socket when it takes them, and drained by a task when it does not. The options, events,
 routing, queue and backoff are core.Core's, as the sync client's; umqtt.simple is never loaded.
 """
-import struct
 import time
 
 import asyncio
 
 from . import mqtt
-from .aiocalls import Calls, shut
-from .aiowaits import LOST, Waits, within
+from .aiosend import Send, connect_packet, shut
+from .aiowaits import LOST, Waits, sleep_ms, within
 from .core import Core
 from .parser import Parser
 
-
-
-def _connect(client_id, keepalive, will=None, user=None):
-    """CONNECT with a clean session (the broker keeps none); will: (topic, message, retain). Here, not in
-    mqtt.py: the sync client's CONNECT is umqtt.simple's, and a sync device need not load this."""
-    parts = [client_id]
-    flags = 2
-    if will:
-        flags |= 0x24 if will[2] else 4
-        parts += will[:2]
-    if user:
-        flags |= 0x80
-        parts.append(user)
-    n = 10
-    for p in parts:
-        n += 2 + len(p)
-    b = bytearray(n + 4)
-    i = mqtt.header(b, 0x10, n)
-    struct.pack_into("!H4sBBH", b, i, 4, b"MQTT", 4, flags, keepalive)
-    i += 10
-    for p in parts:
-        struct.pack_into("!H", b, i, len(p))
-        b[i + 2:i + 2 + len(p)] = p
-        i += 2 + len(p)
-    return memoryview(b)[:i]
 
 
 async def connect(options=None):
@@ -48,7 +22,7 @@ async def connect(options=None):
     return await Emitter(options).connect()
 
 
-class Emitter(Calls, Waits, Core):
+class Emitter(Send, Waits, Core):
     """The asyncio client. Fields: core.Core's (and the objects it names), the waits (_acks, aiowaits.py),
     and the link's own, all set here."""
 
@@ -65,12 +39,15 @@ class Emitter(Calls, Waits, Core):
         self.up = asyncio.Event()  # set while connected
         self.inbox = []  # messages for messages(), oldest first
         self._new = None  # an Event, made by the first messages() iterator that waits
-        self._wake = asyncio.Event()
-        self._kick = asyncio.Event()
         self._p = Parser(64)  # grows with the first message: a publish-only device reads acks alone
         self._task = self._rd = self._wr = self._w = self._sock = self._ping_at = self._rx_at = self._tx_at = None
-        self._over = False
-        self._sent = self._got = self._due = time.ticks_ms()
+        self._over = self._napping = self._roused = False
+        self._out = b""  # what waits for the socket behind the drain task (MicroPython)
+        self._sent = self._got = time.ticks_ms()
+
+    def _later(self):
+        from .aiocalls import Calls
+        return Calls
 
     def loop(self, timeout_ms=0):
         raise RuntimeError("the asyncio client's link task runs the loop")
@@ -79,7 +56,7 @@ class Emitter(Calls, Waits, Core):
         """Register callback for event; events held until now are delivered by the link task."""
         super().on(event, callback)
         if self._held:
-            self._wake.set()
+            self._rouse()
 
     # --- connecting --------------------------------------------------------------------
     async def connect(self):
@@ -116,7 +93,7 @@ class Emitter(Calls, Waits, Core):
             except (AttributeError, OSError):
                 pass
         user = self._options.get("username")
-        w.write(_connect(self.client_id.encode(), self.keepalive, self._will, user and user.encode()))
+        w.write(connect_packet(self.client_id.encode(), self.keepalive, self._will, user and user.encode()))
         await within(w.drain(), ms)
         ack = await within(r.readexactly(4), ms)
         if ack[0] != 0x20 or ack[3]:
@@ -124,8 +101,8 @@ class Emitter(Calls, Waits, Core):
         self._sent = self._got = time.ticks_ms()
         self._ping_at = self._rx_at = self._tx_at = None
         self._p.reset()
+        self._out = b""
         self._rd = asyncio.create_task(self._read(r, w))
-        self._wr = asyncio.create_task(self._drain(w))
         # The broker keeps no sessions; subscriptions made meanwhile are sent too.
         done = []
         while self._subs:
@@ -152,6 +129,7 @@ class Emitter(Calls, Waits, Core):
             if t is not None and t is not cur:
                 t.cancel()
         self._rd = self._wr = self._sock = None
+        self._out = b""
         w, self._w = self._w, None
         if w:
             asyncio.create_task(shut(w))
@@ -166,7 +144,7 @@ class Emitter(Calls, Waits, Core):
         else:
             if again:  # publishes sent but not acknowledged go again first, in order, then the queue
                 self._again(again)
-        self._wake.set()
+        self._rouse()
 
     # --- the link task -----------------------------------------------------------------
     async def _keep(self):
@@ -185,13 +163,23 @@ class Emitter(Calls, Waits, Core):
                     except Exception as e:
                         self._dead(e)
                     continue
-            nap = max(10, nap)
-            self._due = time.ticks_add(time.ticks_ms(), nap)
-            try:
-                await asyncio.wait_for(self._wake.wait(), nap / 1000)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
+            if not self._roused:
+                self._napping = True
+                try:
+                    await sleep_ms(max(10, nap))
+                except asyncio.CancelledError:
+                    if self._napping:
+                        raise  # not _rouse's: the task is stopped
+                self._napping = False
+            self._roused = False
+
+    def _rouse(self):
+        """Have the link task look again now: its nap is cut short (a sleep that allocates nothing on
+        MicroPython, where waiting for an Event with a timeout makes a task each time)."""
+        self._roused = True
+        if self._napping:
+            self._napping = False
+            self._task.cancel()
 
     # --- reading and writing -----------------------------------------------------------
     async def _read(self, r, w):
@@ -244,30 +232,41 @@ class Emitter(Calls, Waits, Core):
                     a[0].set()
 
     def _put(self, b, k):
-        """Write b[:k]: straight to the socket when nothing waits before it, else after what does."""
+        """Write b[:k]: straight to the socket when nothing waits before it, else behind what does (a
+        copy: b is reused), written out by a drain task made then."""
         w, s = self._w, self._sock
         if w is None:
             return
-        if s is not None and not w.out_buf:
+        if s is None:
+            w.write(bytes(memoryview(b)[:k]))  # CPython's stream keeps what its socket has not taken
+        elif self._wr is None:
             n = s.write(b, k) or 0  # non-blocking: what the socket takes now
             if n == k:
                 self._sent = time.ticks_ms()
                 return
-            w.out_buf = bytes(memoryview(b)[n:k])
+            self._out = bytes(memoryview(b)[n:k])
         else:
-            w.write(bytes(memoryview(b)[:k]))  # a copy: b is reused
-        self._kick.set()
+            self._out += bytes(memoryview(b)[:k])
+        if self._wr is None:
+            self._wr = asyncio.create_task(self._drain(w))
 
     async def _drain(self, w):
-        # The one task that drains: MicroPython's streams allow one drain at a time.
+        # One drain at a time, and never MicroPython's Stream.write while one runs: its drain ends by
+        # emptying out_buf, losing what was added meanwhile. What comes meanwhile waits in _out.
         try:
             while True:
-                await self._kick.wait()
-                self._kick.clear()
+                if self._sock is not None:
+                    out, self._out = self._out, b""
+                    if not out:
+                        break
+                    w.out_buf = out
                 self._tx_at = time.ticks_ms()
                 await w.drain()
                 self._tx_at = None
                 self._sent = time.ticks_ms()
+                if self._sock is None:
+                    break
+            self._wr = None
         except Exception as e:
             if self._w is w and not self._closed:
                 self._wr = None

@@ -11,6 +11,11 @@ LOST = object()  # the answer of a wait whose link went down
 EXPIRED = object()  # the answer of a wait that timed out
 
 
+def sleep_ms(ms):
+    # MicroPython's sleep_ms is one generator reused by every call: awaiting it allocates nothing.
+    return asyncio.sleep_ms(ms) if hasattr(asyncio, "sleep_ms") else asyncio.sleep(ms / 1000)
+
+
 async def within(aw, ms):
     """aw, or OSError(ETIMEDOUT) after ms."""
     try:
@@ -75,7 +80,7 @@ class Waits:
         """An answer did not come in time: ping now, the link may be half-open."""
         if self.connected and self._ping_at is None:
             self._got = time.ticks_add(time.ticks_ms(), -self.keepalive * 1000)
-            self._wake.set()
+            self._rouse()
 
     def _fail(self):
         """End every wait with LOST; return the publishes to send again."""

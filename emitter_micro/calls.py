@@ -1,15 +1,11 @@
-"""The sync client's calls whose code lives in modules imported on first use: a publish-only device never loads it."""
+"""The sync client's calls a device may never make, loaded with the first (core.Core.__getattr__): a
+device that only publishes and subscribes never loads this, nor the modules these calls import on first use."""
 import time
 
 
 class Calls:
-    """Subscriptions, requests to the broker and flush; client.Emitter inherits them."""
-
-    def subscribe(self, key, channel, last=None, since=None, until=None, handler=None):
-        """Subscribe to channel (options: replay the last N, or a time window); handler gets its messages."""
-        from .receive import subscribe
-        from .subscriptions import topic
-        subscribe(self, *topic(key, channel, last, since, until), handler)
+    """Group subscriptions, unsubscribe, requests to the broker and flush: methods of client.Emitter once
+    first asked for."""
 
     def subscribe_with_group(self, key, channel, group, handler=None):
         """Subscribe as a member of share group: each message goes to one member."""
@@ -19,8 +15,20 @@ class Calls:
 
     def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
-        from .receive import unsubscribe
-        unsubscribe(self, key, channel)
+        from .mqtt import UNSUBSCRIBE
+        from .receive import ack
+        from .subscriptions import of
+        self._not_nested()
+        subs = of(self)
+        topics = subs.matching(key, channel)
+        for t in topics:
+            subs.drop(t)
+        for t in topics:
+            if self.connected:
+                try:
+                    ack(self, UNSUBSCRIBE, t)
+                except Exception as e:
+                    self._down(e)
 
     def _ask(self, op, args, timeout_ms):
         from .requests import ask

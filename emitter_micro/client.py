@@ -5,12 +5,11 @@ import time
 from umqtt import simple as _umqtt
 
 from . import mqtt
-from .calls import Calls
 from .core import Core
 from .link import Link
 
 
-class Emitter(Calls, Core):
+class Emitter(Core):
     """A connection to an Emitter broker.
 
     Fields: core.Core's (and the objects it names) and this module's, all set in __init__; _rx is the
@@ -22,6 +21,10 @@ class Emitter(Calls, Core):
         self._mqtt = self._link = self._until = self._ping_at = self._rx = None
         self._sends = 0
         self._sent = time.ticks_ms()
+
+    def _later(self):
+        from .calls import Calls
+        return Calls
 
     def connect(self):
         """Connect; with reconnect on, a failure is retried by loop() instead of raised."""
@@ -88,6 +91,12 @@ class Emitter(Calls, Core):
             self.connected = False
             self._link = None
             self._emit("disconnect")
+
+    def subscribe(self, key, channel, last=None, since=None, until=None, handler=None):
+        """Subscribe to channel (options: replay the last N, or a time window); handler gets its messages."""
+        from .receive import subscribe  # the receive side loads with the first subscription
+        from .subscriptions import topic
+        subscribe(self, *topic(key, channel, last, since, until), handler)
 
     def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel; qos=1 waits for the broker's ack."""

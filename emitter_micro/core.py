@@ -63,6 +63,17 @@ class Core:
                                     lambda text: self._emit("error", {"status": 0, "message": text}))
             s.refill(self)
 
+    def __getattr__(self, name):
+        # The calls a device may never make (subscribe, the requests, flush, ...) are the methods of a class
+        # in a module loaded with the first of them (_later()); each joins the client's class when first
+        # asked for, so a publish-only device never holds their code.
+        if name[:2] != "__":
+            f = getattr(self._later(), name, None)
+            if f is not None:
+                setattr(type(self), name, f)
+                return getattr(self, name)
+        raise AttributeError(name)
+
     def on(self, event, callback):
         """Register callback for event ('connect', 'message', 'error', ...)."""
         if event not in _EVENTS:

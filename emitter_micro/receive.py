@@ -122,7 +122,7 @@ def subscribe(em, t, ch, handler):
     subs.add(t, ch, handler)
     if em.connected:
         try:
-            _ack(em, mqtt.SUBSCRIBE, t)
+            ack(em, mqtt.SUBSCRIBE, t)
         except EmitterError:
             subs.drop(t)
             raise
@@ -130,30 +130,16 @@ def subscribe(em, t, ch, handler):
             em._down(e)
 
 
-def unsubscribe(em, key, channel):
-    em._not_nested()
-    subs = subscriptions(em)
-    topics = subs.matching(key, channel)
-    for t in topics:
-        subs.drop(t)
-    for t in topics:
-        if em.connected:
-            try:
-                _ack(em, mqtt.UNSUBSCRIBE, t)
-            except Exception as e:
-                em._down(e)
-
-
 def resubscribe(em):
     """After a (re)connect: the broker keeps no sessions."""
     for t in em._subs.topics():
         try:
-            _ack(em, mqtt.SUBSCRIBE, t)
+            ack(em, mqtt.SUBSCRIBE, t)
         except EmitterError:
             em._subs.drop(t)  # refused now (a banned key): the 'error' event told why
 
 
-def _ack(em, kind, t):
+def ack(em, kind, t):
     """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
     pid = em._next_pid()
     b = em._buf

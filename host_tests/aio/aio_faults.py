@@ -3,7 +3,7 @@
 Run by host_tests/aio/test_aio.py (not auto-discovered: these need its controller) on
 every runtime, with their own real broker and a Toxiproxy proxy in front of it.
 The controller does what the device asks over a line on env.control_port
-(`latency MS`, `bandwidth KBPS`, `halfopen`, `clear`, `stop`, `start`), asked through asyncio
+(`latency MS`, `bandwidth KBPS`, `upbandwidth KBPS`, `halfopen`, `clear`, `stop`, `start`), asked through asyncio
 streams so the asking holds up nothing either. Each fault prints
 `GAP <fault> worst=<ms> ticks=<n> ...`: the longest the ticker waited.
 """
@@ -249,3 +249,44 @@ async def _slow_link(env):
 
 def fault_slow_link(env):
     run(_slow_link, env)
+
+
+# --- an uplink slower than the publishes: what waits for the socket goes out whole and in order --------
+async def _slow_uplink(env):
+    k = env.keys["test"]
+    ch = "test/%s/up/" % uid(env, "f")
+    tick = Ticker()
+    t = asyncio.create_task(tick.run())
+    em = await aio.connect(opts(env, env.proxy_port))
+    seen = events(em)
+    got = []
+    await em.subscribe(k, ch, handler=lambda m: got.append(int(m.binary[:5])))
+    streams = em._sock is not None  # MicroPython's: written straight to the socket, the rest by a drain task
+    if streams:
+        try:  # a board's send buffer is a few KB (lwIP's TCP_SND_BUF); Linux's grows to MBs
+            import socket
+            em._sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_SNDBUF", 7), 4096)  # 7: Linux
+        except (AttributeError, OSError):
+            pass
+    await control(env, "upbandwidth 96")  # 96 KB/s to the broker: the socket's buffers fill, then it is behind
+    tick.worst = 0
+    pad = b"u" * 995
+    n, behind = 900, 0
+    t0 = time.ticks_ms()
+    for i in range(n):  # 900 KB: more than the buffers between here and the broker (Toxiproxy, the kernel)
+        await em.publish(k, ch, b"%05d" % i + pad)
+        if em._wr is not None:
+            behind += 1  # written while the drain task had bytes the socket had not taken
+    await until(lambda: len(got) >= n or "disconnect" in seen, "the %d messages back" % n, 60000)
+    took = time.ticks_diff(time.ticks_ms(), t0)
+    missing = [i for i in range(n) if i not in got] if got != list(range(n)) else []
+    assert got == list(range(n)) and "disconnect" not in seen, (len(got), missing[:10], seen)
+    tick.report("slow_uplink", "published_behind=%d of %d in %d ms" % (behind, n, took))
+    assert behind or not streams, "the socket never fell behind: the case did not test the drain"
+    await control(env, "clear")
+    await em.disconnect()
+    t.cancel()
+
+
+def fault_slow_uplink(env):
+    run(_slow_uplink, env)

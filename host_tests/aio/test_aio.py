@@ -31,7 +31,7 @@ from broker_harness import RUN_CASE, SUPPORT, case_dir, case_path, run_in_cpytho
 
 pytest_plugins = ["toxiproxy"]
 
-FAULTS = ["fault_slow_acks", "fault_broker_restart", "fault_half_open", "fault_slow_link"]
+FAULTS = ["fault_slow_acks", "fault_broker_restart", "fault_half_open", "fault_slow_link", "fault_slow_uplink"]
 RUNTIMES = ["cpython", "unix", "unix32", runtimes.FROZEN32, runtimes.LWIP32]
 BS_AIO = [n for n in sorted(set(
     line.split("(")[0][4:] for line in (case_dir("bs_aio") / "bs_aio.py").read_text().splitlines() if line.startswith("def case_")))]
@@ -106,8 +106,8 @@ def aio_env(aio_broker):
 
 
 class Controller:
-    """Does what a device asks in one line: `latency MS`, `bandwidth KBPS`, `halfopen`, `clear` (toxics),
-    `stop`, `start`."""
+    """Does what a device asks in one line: `latency MS`, `bandwidth KBPS` (from the broker),
+    `upbandwidth KBPS` (to it), `halfopen`, `clear` (toxics), `stop`, `start`."""
 
     def __init__(self, broker, proxy):
         self.broker, self.proxy, self.log = broker, proxy, []
@@ -145,6 +145,8 @@ class Controller:
             self.proxy.add("latency", "downstream", latency=int(words[1]))
         elif cmd == "bandwidth":
             self.proxy.add("bandwidth", "downstream", rate=int(words[1]))
+        elif cmd == "upbandwidth":
+            self.proxy.add("bandwidth", "upstream", rate=int(words[1]))
         elif cmd == "halfopen":
             self.proxy.add("timeout", "downstream", timeout=0)
             self.proxy.add("timeout", "upstream", timeout=0)
