@@ -46,6 +46,15 @@ class Calls:
                 from .message import EmitterError
                 raise EmitterError(a[2] or {"status": 0, "message": "subscription refused", "req": 0})
 
+    async def _ack_wait(self, kind, t):
+        """SUBSCRIBE or UNSUBSCRIBE t and wait for its ack; the wait [.., ack code or LOST, error, ..]. Here: only
+        a device that subscribed needs it (aio._open too, to send its subscriptions again)."""
+        pid = self._free_pid()
+        a = self._expect(pid, kind + 0x0E, asyncio.Event())
+        b = self._buf if len(t) + 8 <= len(self._buf) else bytearray(len(t) + 8)
+        self._put(b, mqtt.subscription(b, kind, pid, t))
+        return await self._until(a)
+
     async def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
         from .subscriptions import of

@@ -5,8 +5,6 @@ import time
 
 import asyncio
 
-from . import mqtt
-
 LOST = object()  # the answer of a wait whose link went down
 EXPIRED = object()  # the answer of a wait that timed out
 
@@ -45,14 +43,6 @@ class Waits:
         if a[1] is EXPIRED:
             raise OSError(errno.ETIMEDOUT)
         return a
-
-    async def _ack_wait(self, kind, t):
-        """SUBSCRIBE or UNSUBSCRIBE t and wait for its ack; the wait [.., ack code or LOST, error, ..]."""
-        pid = self._free_pid()
-        a = self._expect(pid, kind + 0x0E, asyncio.Event())
-        b = self._buf if len(t) + 8 <= len(self._buf) else bytearray(len(t) + 8)
-        self._put(b, mqtt.subscription(b, kind, pid, t))
-        return await self._until(a)
 
     def _expire(self):
         """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""

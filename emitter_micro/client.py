@@ -98,6 +98,10 @@ class Emitter(Core):
         from .subscriptions import topic
         subscribe(self, *topic(key, channel, last, since, until), handler)
 
+    def pending(self):
+        """How many publishes wait in the queue for the link."""
+        return self._queue.count() if self._queue else 0
+
     def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel; qos=1 waits for the broker's ack."""
         p = self._pub  # core's cache of the last topic, looked up here: the hot path makes no call it can spare
@@ -202,6 +206,9 @@ class Emitter(Core):
         none it did not ask for)."""
         from .subscriptions import deliver
         deliver(self, topic, topic.decode(), msg)
+
+    def _unrouted(self, m):
+        self._emit("message", m)
 
     def _not_nested(self):
         """A call that waits for its own answer cannot run in a handler while another answer is awaited."""

@@ -80,10 +80,6 @@ class Core:
             raise ValueError("unknown event %r" % event)
         self._handlers[event] = callback
 
-    def pending(self):
-        """How many publishes wait in the queue for the link."""
-        return self._queue.count() if self._queue else 0
-
     def _next_host(self):
         self._host_i = i = (self._host_i + 1) % len(self.hosts)
         host, _, port = self.hosts[i].partition(":")
@@ -115,9 +111,6 @@ class Core:
         """The record of rid goes: delivered, dropped, or the caller was told the publish failed."""
         if rid is not None:
             self._store.done(rid)
-
-    def _unrouted(self, m):
-        self._emit("message", m)
 
     def _deliver_held(self):
         """Deliver held events once one has a handler; until then leave them: an idle loop allocates nothing."""
