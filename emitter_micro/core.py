@@ -64,10 +64,10 @@ class Core:
             s.refill(self)
 
     def __getattr__(self, name):
-        # The calls a device may never make (subscribe, the requests, flush, ...) are the methods of a class
-        # in a module loaded with the first of them (_later()); each joins the client's class when first
-        # asked for, so a publish-only device never holds their code.
-        if name[:2] != "__":
+        # The calls a device may never make (unsubscribe, the requests, flush, ...) are the methods of a
+        # class in a module loaded with the first of them (_later(), which each client has); each joins the
+        # client's class when first asked for, so a publish-only device never holds their code.
+        if name[:2] != "__" and name != "_later":
             f = getattr(self._later(), name, None)
             if f is not None:
                 setattr(type(self), name, f)

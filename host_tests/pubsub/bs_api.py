@@ -54,6 +54,11 @@ def case_fields_set_when_made(env):
     loaded = [n for n in ("emitter_micro.message", "emitter_micro.calls", "emitter_micro.receive", "emitter_micro.parser",
                           "emitter_micro.subscriptions", "emitter_micro.resilience") if n in sys.modules]
     assert not (fresh and loaded), loaded
+    try:
+        em.no_such_call
+        raise AssertionError("an unknown attribute answered")
+    except AttributeError:
+        pass  # what the class of the calls loaded on first use does not have either
     got = []
     em.subscribe(k, ch, handler=got.append)
     em.publish(k, ch, "c")
