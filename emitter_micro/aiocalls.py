@@ -43,7 +43,7 @@ class Calls:
             if a[1] is not LOST and (a[2] or a[1] == 0x80):
                 if subs.table.get(t, (0, 0))[1] is handler:
                     subs.drop(t)
-                from .message import EmitterError
+                from .requests import EmitterError
                 raise EmitterError(a[2] or {"status": 0, "message": "subscription refused", "req": 0})
 
     async def _ack_wait(self, kind, t):

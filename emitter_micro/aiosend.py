@@ -155,7 +155,7 @@ class Send:
             self._forget(rid)  # raised to the caller: not kept
             raise
         if a[2]:
-            from .message import EmitterError
+            from .requests import EmitterError
             raise EmitterError(a[2])  # refused by the broker (it acks anyway)
 
     def _send_queue(self):

@@ -1,5 +1,5 @@
-"""What comes from the broker: EmitterMessage for what a subscription gets, EmitterError for its refusals.
-Loaded by a device that subscribes or asks (a publish-only one never does)."""
+"""EmitterMessage: what a subscription gets. Loaded with the first message (a publish-only device never is);
+the broker's refusals are requests.EmitterError."""
 import json
 
 
@@ -18,14 +18,4 @@ class EmitterMessage:
 
     def asObject(self):
         return json.loads(self.binary)
-
-
-class EmitterError(Exception):
-    """An error answer from the broker, with .status, .message and .req."""
-
-    def __init__(self, answer):
-        self.status = answer.get("status")
-        self.message = answer.get("message")
-        self.req = answer.get("req")
-        super().__init__(self.status, self.message, self.req)
 

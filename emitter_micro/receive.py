@@ -9,7 +9,6 @@ import errno
 import time
 
 from . import mqtt
-from .message import EmitterError
 from .parser import Parser
 from .subscriptions import of as subscriptions
 
@@ -122,25 +121,23 @@ def subscribe(em, t, ch, handler):
     subs.add(t, ch, handler)
     if em.connected:
         try:
-            ack(em, mqtt.SUBSCRIBE, t)
-        except EmitterError:
-            subs.drop(t)
-            raise
+            refusal = ack(em, mqtt.SUBSCRIBE, t)
         except Exception as e:
             em._down(e)
+            return
+        if refusal:
+            raise refusal
 
 
 def resubscribe(em):
-    """After a (re)connect: the broker keeps no sessions."""
+    """After a (re)connect: the broker keeps no sessions (one refused now is dropped by ack)."""
     for t in em._subs.topics():
-        try:
-            ack(em, mqtt.SUBSCRIBE, t)
-        except EmitterError:
-            em._subs.drop(t)  # refused now (a banned key): the 'error' event told why
+        ack(em, mqtt.SUBSCRIBE, t)
 
 
 def ack(em, kind, t):
-    """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile."""
+    """Send SUBSCRIBE or UNSUBSCRIBE for t and wait for its ack, dispatching what arrives meanwhile; return
+    the EmitterError of a refused SUBSCRIBE, else None."""
     pid = em._next_pid()
     b = em._buf
     if len(t) + 8 > len(b):
@@ -158,5 +155,9 @@ def ack(em, kind, t):
         em._until = None
     em._ping_at = None  # the link is alive
     if kind == mqtt.SUBSCRIBE and code == 0x80:
-        e = em._asks and em._asks.last_error
-        raise EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})
+        # Refused (a banned key; the 'error' event told why): dropped, and the EmitterError returned, for
+        # subscribe() to raise. Loaded only now: a device never refused never holds it.
+        em._subs.drop(t)
+        from .requests import refused
+        return refused(em, pid)
+    return None

@@ -8,8 +8,25 @@ import time
 from binascii import a2b_base64
 
 from . import topic as T
-from .message import EmitterError
 from .mqtt import payload, wire
+
+
+class EmitterError(Exception):
+    """An error answer from the broker, with .status, .message and .req. Here, not in message.py: it comes
+    with an answer, so only a device that asks or is refused loads it."""
+
+    def __init__(self, answer):
+        self.status = answer.get("status")
+        self.message = answer.get("message")
+        self.req = answer.get("req")
+        super().__init__(self.status, self.message, self.req)
+
+
+def refused(em, pid):
+    """The EmitterError of a refused SUBSCRIBE: the error the broker told on emitter/error/ with its packet
+    id, else a plain one."""
+    e = em._asks and em._asks.last_error
+    return EmitterError(e if e and e.get("req") == pid else {"status": 0, "message": "subscription refused", "req": pid})
 
 
 def answers(em):
