@@ -15,6 +15,8 @@ from .aiowaits import LOST, Waits, sleep_ms, within
 from .core import Core
 from .parser import Parser
 
+# MicroPython (its asyncio has sleep_ms): the client's own socket (aionet.py); CPython: asyncio's streams.
+_OWN_SOCKET = hasattr(asyncio, "sleep_ms")
 
 
 async def connect(options=None):
@@ -80,29 +82,26 @@ class Emitter(Send, Waits, Core):
     async def _open(self):
         host, port = self._next_host()
         ms = int(self.timeout * 1000)
-        kw = {"ssl": self._tls, "server_hostname": host} if self._tls else {}
-        r, w = await within(asyncio.open_connection(host, port, **kw), ms)
-        self._w = w
-        s = self._sock = getattr(w, "s", None)  # MicroPython's stream: its socket, written straight to
-        import socket
-        if s is not None and getattr(socket, "__name__", "") != "lwip":
-            try:
-                # TCP_NODELAY on MicroPython (CPython's asyncio sets it), by the port's numbers; not on
-                # modlwip, whose writes stall when small segments fill its queue (link.py says why).
-                s.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
-            except (AttributeError, OSError):
-                pass
         user = self._options.get("username")
-        w.write(connect_packet(self.client_id.encode(), self.keepalive, self._will, user and user.encode()))
-        await within(w.drain(), ms)
-        ack = await within(r.readexactly(4), ms)
+        packet = connect_packet(self.client_id.encode(), self.keepalive, self._will, user and user.encode())
+        if _OWN_SOCKET:
+            from .aionet import handshake, open_socket
+            r = self._w = self._sock = open_socket(host, port, self._tls)
+            ack = await within(handshake(r, packet), ms)
+        else:
+            kw = {"ssl": self._tls, "server_hostname": host} if self._tls else {}
+            r, w = await within(asyncio.open_connection(host, port, **kw), ms)
+            self._w = w
+            w.write(packet)
+            await within(w.drain(), ms)
+            ack = await within(r.readexactly(4), ms)
         if ack[0] != 0x20 or ack[3]:
             raise ValueError("CONNACK %r" % ack)
         self._sent = self._got = time.ticks_ms()
         self._ping_at = self._rx_at = self._tx_at = None
         self._p.reset()
         self._out = b""
-        self._rd = asyncio.create_task(self._read(r, w))
+        self._rd = asyncio.create_task(self._read(r, self._w))
         # The broker keeps no sessions; subscriptions made meanwhile are sent too.
         done = []
         while self._subs:
@@ -184,7 +183,8 @@ class Emitter(Send, Waits, Core):
     # --- reading and writing -----------------------------------------------------------
     async def _read(self, r, w):
         p = self._p
-        into = getattr(r, "readinto", None)  # MicroPython's stream; CPython's reads bytes
+        if _OWN_SOCKET:
+            from .aionet import readable  # r: the socket
         try:
             while True:
                 first = p.next()
@@ -194,8 +194,9 @@ class Emitter(Send, Waits, Core):
                 # A packet under way: its rest must follow within the timeout, counted from the last progress.
                 self._rx_at = time.ticks_ms() if p.i < p.n else None
                 mv = p.space()
-                if into:
-                    n = await into(mv)
+                if _OWN_SOCKET:
+                    await readable(r)
+                    n = r.readinto(mv)
                     if n is None:
                         continue  # woken with nothing to read (TLS: a record not all in)
                 else:
@@ -251,21 +252,22 @@ class Emitter(Send, Waits, Core):
             self._wr = asyncio.create_task(self._drain(w))
 
     async def _drain(self, w):
-        # One drain at a time, and never MicroPython's Stream.write while one runs: its drain ends by
-        # emptying out_buf, losing what was added meanwhile. What comes meanwhile waits in _out.
+        # One drain at a time; what _put adds meanwhile joins _out behind what is being written.
+        s = self._sock
         try:
-            while True:
-                if self._sock is not None:
-                    out, self._out = self._out, b""
-                    if not out:
-                        break
-                    w.out_buf = out
-                self._tx_at = time.ticks_ms()
-                await w.drain()
-                self._tx_at = None
-                self._sent = time.ticks_ms()
-                if self._sock is None:
-                    break
+            self._tx_at = time.ticks_ms()
+            if s is None:
+                await w.drain()  # CPython: its stream holds what its socket has not taken
+            else:
+                from .aionet import writable
+            while self._out:
+                await writable(s)
+                n = s.write(self._out)
+                if n:
+                    self._out = self._out[n:]
+                    self._tx_at = time.ticks_ms()  # progress: a stalled write is one that makes none
+            self._tx_at = None
+            self._sent = time.ticks_ms()
             self._wr = None
         except Exception as e:
             if self._w is w and not self._closed:

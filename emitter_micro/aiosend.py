@@ -43,10 +43,11 @@ async def _raise(e):
 
 
 async def shut(w):
-    """Close a stream, waiting at most a second."""
+    """Close the socket (MicroPython) or the stream (CPython, waiting at most a second)."""
     try:
         w.close()
-        await within(w.wait_closed(), 1000)
+        if hasattr(w, "wait_closed"):
+            await within(w.wait_closed(), 1000)
     except Exception:
         pass
 
