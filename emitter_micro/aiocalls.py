@@ -31,7 +31,7 @@ class Calls:
 
     async def subscribe_with_group(self, key, channel, group, handler=None):
         """Subscribe as a member of share group: each message goes to one member."""
-        from .subscriptions import group_topic
+        from .subtopics import group_topic
         await self._subscribe(*group_topic(key, channel, group), handler)
 
     async def _subscribe(self, t, ch, handler):
@@ -58,8 +58,9 @@ class Calls:
     async def unsubscribe(self, key, channel):
         """Unsubscribe from channel, whatever options it was subscribed with."""
         from .subscriptions import of
+        from .subtopics import matching
         subs = of(self)
-        topics = subs.matching(key, channel)
+        topics = matching(subs, key, channel)
         for t in topics:
             subs.drop(t)
         for t in topics:

@@ -10,7 +10,7 @@ class Calls:
     def subscribe_with_group(self, key, channel, group, handler=None):
         """Subscribe as a member of share group: each message goes to one member."""
         from .receive import subscribe
-        from .subscriptions import group_topic
+        from .subtopics import group_topic
         subscribe(self, *group_topic(key, channel, group), handler)
 
     def unsubscribe(self, key, channel):
@@ -18,9 +18,10 @@ class Calls:
         from .mqtt import UNSUBSCRIBE
         from .receive import ack
         from .subscriptions import of
+        from .subtopics import matching
         self._not_nested()
         subs = of(self)
-        topics = subs.matching(key, channel)
+        topics = matching(subs, key, channel)
         for t in topics:
             subs.drop(t)
         for t in topics:

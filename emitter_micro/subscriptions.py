@@ -53,11 +53,6 @@ class Subscriptions:
         if self.table.pop(t, None):
             self.routes = {}
 
-    def matching(self, key, channel):
-        """The topics to unsubscribe for channel, whatever options they were subscribed with."""
-        base = T.build(key, T.channel(channel, T.SUBSCRIBE))
-        return [t for t in self.table if t == base or t.startswith(base + b"?")] or [base]
-
     def route(self, channel):
         """The handler for a message on channel, or None; remembered per channel, as matching allocates."""
         known = self.routes
@@ -85,11 +80,3 @@ def topic(key, channel, last=None, since=None, until=None):
     ch = T.channel(channel, T.SUBSCRIBE)
     return T.build(key, ch, T.options(last=last, since=since, until=until)), ch
 
-
-def group_topic(key, channel, group):
-    """(topic bytes, channel) of a share-group subscription: each message goes to one member. The key is
-    for $share/GROUP/CHANNEL/."""
-    ch = T.channel(channel, T.SUBSCRIBE)
-    if not group or not all(c.isalpha() or c.isdigit() for c in group):
-        raise ValueError("share group must be alphanumeric, not %r" % group)
-    return T.build(key, "$share/" + group + "/" + ch), ch
