@@ -11,12 +11,10 @@ import asyncio
 
 from . import mqtt
 from .aiosend import Send, connect_packet, shut
-from .aiowaits import LOST, Waits, sleep_ms, within
+from .aiowaits import LOST, OWN_SOCKET, Waits, sleep_ms, within
 from .core import Core
 from .parser import Parser
 
-# MicroPython (its asyncio has sleep_ms): the client's own socket (aionet.py); CPython: asyncio's streams.
-_OWN_SOCKET = hasattr(asyncio, "sleep_ms")
 
 
 async def connect(options=None):
@@ -42,7 +40,7 @@ class Emitter(Send, Waits, Core):
         self.inbox = []  # messages for messages(), oldest first
         self._new = None  # an Event, made by the first messages() iterator that waits
         self._p = Parser(64)  # grows with the first message: a publish-only device reads acks alone
-        self._task = self._rd = self._wr = self._w = self._sock = self._ping_at = self._rx_at = self._tx_at = None
+        self._task = self._rd = self._wr = self._w = self._ping_at = self._rx_at = self._tx_at = None
         self._over = self._napping = self._roused = False
         self._out = b""  # what waits for the socket behind the drain task (MicroPython)
         self._sent = self._got = time.ticks_ms()
@@ -84,9 +82,9 @@ class Emitter(Send, Waits, Core):
         ms = int(self.timeout * 1000)
         user = self._options.get("username")
         packet = connect_packet(self.client_id.encode(), self.keepalive, self._will, user and user.encode())
-        if _OWN_SOCKET:
+        if OWN_SOCKET:
             from .aionet import handshake, open_socket
-            r = self._w = self._sock = open_socket(host, port, self._tls)
+            r = self._w = open_socket(host, port, self._tls)
             ack = await within(handshake(r, packet), ms)
         else:
             kw = {"ssl": self._tls, "server_hostname": host} if self._tls else {}
@@ -127,7 +125,7 @@ class Emitter(Send, Waits, Core):
         for t in (self._rd, self._wr):
             if t is not None and t is not cur:
                 t.cancel()
-        self._rd = self._wr = self._sock = None
+        self._rd = self._wr = None
         self._out = b""
         w, self._w = self._w, None
         if w:
@@ -183,7 +181,7 @@ class Emitter(Send, Waits, Core):
     # --- reading and writing -----------------------------------------------------------
     async def _read(self, r, w):
         p = self._p
-        if _OWN_SOCKET:
+        if OWN_SOCKET:
             from .aionet import readable  # r: the socket
         try:
             while True:
@@ -194,7 +192,7 @@ class Emitter(Send, Waits, Core):
                 # A packet under way: its rest must follow within the timeout, counted from the last progress.
                 self._rx_at = time.ticks_ms() if p.i < p.n else None
                 mv = p.space()
-                if _OWN_SOCKET:
+                if OWN_SOCKET:
                     await readable(r)
                     n = r.readinto(mv)
                     if n is None:
@@ -235,13 +233,13 @@ class Emitter(Send, Waits, Core):
     def _put(self, b, k):
         """Write b[:k]: straight to the socket when nothing waits before it, else behind what does (a
         copy: b is reused), written out by a drain task made then."""
-        w, s = self._w, self._sock
+        w = self._w
         if w is None:
             return
-        if s is None:
+        if not OWN_SOCKET:
             w.write(bytes(memoryview(b)[:k]))  # CPython's stream keeps what its socket has not taken
         elif self._wr is None:
-            n = s.write(b, k) or 0  # non-blocking: what the socket takes now
+            n = w.write(b, k) or 0  # non-blocking: what the socket takes now
             if n == k:
                 self._sent = time.ticks_ms()
                 return
@@ -253,16 +251,15 @@ class Emitter(Send, Waits, Core):
 
     async def _drain(self, w):
         # One drain at a time; what _put adds meanwhile joins _out behind what is being written.
-        s = self._sock
         try:
             self._tx_at = time.ticks_ms()
-            if s is None:
+            if not OWN_SOCKET:
                 await w.drain()  # CPython: its stream holds what its socket has not taken
             else:
                 from .aionet import writable
-            while self._out:
-                await writable(s)
-                n = s.write(self._out)
+            while self._out:  # w: the socket
+                await writable(w)
+                n = w.write(self._out)
                 if n:
                     self._out = self._out[n:]
                     self._tx_at = time.ticks_ms()  # progress: a stalled write is one that makes none

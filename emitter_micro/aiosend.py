@@ -8,7 +8,7 @@ import asyncio
 from micropython import const
 
 from . import mqtt
-from .aiowaits import LOST, sleep_ms, within
+from .aiowaits import LOST, OWN_SOCKET, sleep_ms, within
 
 _BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publish waits its turn
 
@@ -46,7 +46,7 @@ async def shut(w):
     """Close the socket (MicroPython) or the stream (CPython, waiting at most a second)."""
     try:
         w.close()
-        if hasattr(w, "wait_closed"):
+        if not OWN_SOCKET:
             await within(w.wait_closed(), 1000)
     except Exception:
         pass
@@ -82,7 +82,7 @@ class Send:
         for t in (self._task, self._rd, self._wr):
             if t is not None and t is not cur:
                 t.cancel()
-        self._task = self._rd = self._wr = self._sock = None
+        self._task = self._rd = self._wr = None
         w, self._w = self._w, None
         self._fail()
         self.up.clear()

@@ -9,9 +9,14 @@ LOST = object()  # the answer of a wait whose link went down
 EXPIRED = object()  # the answer of a wait that timed out
 
 
+# MicroPython (its asyncio has sleep_ms): the client waits for its own socket (aionet.py); CPython: it
+# uses asyncio's streams.
+OWN_SOCKET = hasattr(asyncio, "sleep_ms")
+
+
 def sleep_ms(ms):
     # MicroPython's sleep_ms is one generator reused by every call: awaiting it allocates nothing.
-    return asyncio.sleep_ms(ms) if hasattr(asyncio, "sleep_ms") else asyncio.sleep(ms / 1000)
+    return asyncio.sleep_ms(ms) if OWN_SOCKET else asyncio.sleep(ms / 1000)
 
 
 async def within(aw, ms):

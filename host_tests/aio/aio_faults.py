@@ -280,11 +280,11 @@ async def _slow_uplink(env):
     # On a link that is up: lwip32's first connect sometimes times out here (its SYN unanswered within
     # the 2 s timeout), and 900 publishes into the queue of a client still reconnecting overflow it.
     await asyncio.wait_for(em.up.wait(), 10)
-    streams = em._sock is not None  # MicroPython's: written straight to the socket, the rest by a drain task
+    streams = aio.OWN_SOCKET  # MicroPython: written straight to the socket, the rest by a drain task
     if streams:
         try:  # a board's send buffer is a few KB (lwIP's TCP_SND_BUF); Linux's grows to MBs
             import socket
-            em._sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_SNDBUF", 7), 4096)  # 7: Linux
+            em._w.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_SNDBUF", 7), 4096)  # 7: Linux
         except (AttributeError, OSError):
             pass
     await control(env, "upbandwidth 96")  # 96 KB/s to the broker: the socket's buffers fill, then it is behind
