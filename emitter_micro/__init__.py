@@ -2,7 +2,7 @@
 
 `import emitter_micro` loads no client: the sync one (client.py, on umqtt.simple) comes with the first
 use of Emitter or connect(), the asyncio one with `from emitter_micro import aio`; EmitterMessage
-(message.py) and EmitterError (requests.py) with their first use, which a publish-only device never makes.
+(subscriptions.py) and EmitterError (requests.py) with their first use, which a publish-only device never makes.
 """
 
 
@@ -17,7 +17,7 @@ def __getattr__(name):
     if name == "Emitter":
         from .client import Emitter as v
     elif name == "EmitterMessage":
-        from .message import EmitterMessage as v
+        from .subscriptions import EmitterMessage as v
     elif name == "EmitterError":
         from .requests import EmitterError as v
     else:

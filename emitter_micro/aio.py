@@ -81,7 +81,7 @@ class Emitter(Send, Waits, Core):
         host, port = self._next_host()
         ms = int(self.timeout * 1000)
         user = self._options.get("username")
-        packet = connect_packet(self.client_id.encode(), self.keepalive, self._will, user and user.encode())
+        packet = connect_packet(self.client_id.encode(), self.keepalive, self._last_will(), user and user.encode())
         if OWN_SOCKET:
             from .aionet import handshake, open_socket
             r = self._w = open_socket(host, port, self._tls)

@@ -18,9 +18,8 @@ class Emitter(Core):
 
     def __init__(self, options=None):
         super().__init__(options)
-        self._mqtt = self._link = self._until = self._ping_at = self._rx = None
-        self._sends = 0
-        self._sent = time.ticks_ms()
+        self._mqtt = self._link = self._until = self._rx = None
+        self._sent = time.ticks_ms()  # None: a publish went out since the last loop() (which times it then)
 
     def _later(self):
         from .calls import Calls
@@ -47,8 +46,9 @@ class Emitter(Core):
             c = self._mqtt = _umqtt.MQTTClient(self.client_id.encode(), host, port, user and user.encode(), b"",
                                                self.keepalive)
             c.set_callback(self._message)
-            if self._will:
-                c.set_last_will(*self._will)
+            w = self._last_will()
+            if w:
+                c.set_last_will(*w)
         c.server, c.port, c.sock = host, port, None
         # umqtt.simple makes its socket through its module's `socket`, and no parameter that both 1.3.4 and
         # 1.8 take can hand it one: the one place its module is swapped, for connect() alone. The link
@@ -60,7 +60,6 @@ class Emitter(Core):
         finally:
             _umqtt.socket = net
         self._sent = time.ticks_ms()
-        self._ping_at = None
         if self._subs:
             from .receive import resubscribe
             resubscribe(self)
@@ -123,7 +122,7 @@ class Emitter(Core):
                 else:
                     w(b, i)
                     w(message)
-                self._sends += 1
+                self._sent = None  # timed by the next loop(): no clock read here
                 return
             except Exception as e:
                 self._down(e)
@@ -177,7 +176,7 @@ class Emitter(Core):
                 self._ack(mqtt.PUBACK, pid)
             finally:
                 self._until = None
-            self._ping_at = None
+            self._link.ping_at = None
         else:
             self._write(t, msg, 0, retain, 0)
         self._sent = time.ticks_ms()
@@ -195,7 +194,7 @@ class Emitter(Core):
             op = c.wait_msg()
             if link.idle:
                 continue
-            self._ping_at = None
+            link.ping_at = None
             if op is not None and op & 0xF0 != mqtt.PUBLISH:
                 b = link.read(c._recv_len())
                 if op == kind and len(b) > 1 and b[0] << 8 | b[1] == pid:
@@ -217,7 +216,7 @@ class Emitter(Core):
 
     def loop(self, timeout_ms=0):
         """Wait up to timeout_ms for traffic, handle all that is pending, keep the link alive; return messages dispatched."""
-        self._count = 0
+        heard = self._heard()
         if self._held:
             self._deliver_held()
         if not self.connected:
@@ -228,7 +227,7 @@ class Emitter(Core):
                     raise OSError(errno.ENOTCONN)
                 from .resilience import retry
                 retry(self, timeout_ms)
-            return self._count
+            return self._heard() - heard
         c, link = self._mqtt, self._link
         try:
             if self._rx:
@@ -245,7 +244,7 @@ class Emitter(Core):
                         link.wait(left)  # woken with nothing to read: the wait goes on
                         continue
                     deadline = None  # traffic: handled, then back
-                    self._ping_at = None
+                    link.ping_at = None
                     if op is not None and op & 0xF0 != mqtt.PUBLISH:
                         link.read(c._recv_len())  # a late ack: nothing waits for it any more
                     link.wait(0)
@@ -253,16 +252,19 @@ class Emitter(Core):
                 from .resilience import drain
                 drain(self)
             now = time.ticks_ms()
-            if self._sends:
-                self._sends = 0  # publishes went out since the last loop
-                self._sent = now
-            if self._ping_at is not None and time.ticks_diff(now, self._ping_at) > self.timeout * 1000:
+            if self._sent is None:
+                self._sent = now  # publishes went out since the last loop
+            if link.ping_at is not None and time.ticks_diff(now, link.ping_at) > self.timeout * 1000:
                 raise OSError(errno.ETIMEDOUT)  # no answer to the ping: a half-open link
             if time.ticks_diff(now, self._sent) >= self.keepalive * 1000:
                 c.ping()
                 self._sent = now
-                if self._ping_at is None:
-                    self._ping_at = now
+                if link.ping_at is None:
+                    link.ping_at = now
         except Exception as e:
             self._down(e)
-        return self._count
+        return self._heard() - heard
+
+    def _heard(self):
+        s = self._subs
+        return s.heard if s else 0

@@ -45,13 +45,11 @@ class Core:
             raise ValueError("timeout must be > 0 s")
         self.client_id = o.get("client_id") or "emitter-micro-" + hexlify(os.urandom(6)).decode()
         self.reconnect = o.get("reconnect", True)
-        will = o.get("will")
-        self._will = will and (T.build(will["key"], T.channel(will["channel"])), mqtt.payload(will["message"]),
-                               will.get("retain", False))
+        self._last_will()  # a bad will raises now, not at each connect
         self.connected = self._closed = False
         self.dropped = 0  # publishes dropped from the queue
         self.missed = 0  # events dropped: no handler took them, and more came
-        self._count = self._pid = 0
+        self._pid = 0
         self._host_i = -1
         self._handlers = {}
         self._pub = (None,) * 5  # the last publish's key, channel, ttl, me -> its topic as a packet has it
@@ -79,6 +77,12 @@ class Core:
         if event not in _EVENTS:
             raise ValueError("unknown event %r" % event)
         self._handlers[event] = callback
+
+    def _last_will(self):
+        """The will option as CONNECT carries it: (topic, message, retain), or None; made for each connect
+        rather than kept, as the client's fields are few (client.py says why)."""
+        w = self._options.get("will")
+        return w and (T.build(w["key"], T.channel(w["channel"])), mqtt.payload(w["message"]), w.get("retain", False))
 
     def _next_host(self):
         self._host_i = i = (self._host_i + 1) % len(self.hosts)

@@ -19,6 +19,8 @@ class Link:
         self.host = host
         self.raw = self.s = self.poller = None
         self.poll = self.idle = False
+        self.write = _closed
+        self.ping_at = None  # when a ping went unanswered on this link (loop() keeps the link alive)
 
     def socket(self, *args):
         """umqtt.simple's connect() asks its socket module for a socket: this link."""

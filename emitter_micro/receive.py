@@ -103,7 +103,7 @@ class Receiver:
             raise OSError(-1)  # the peer closed the connection (umqtt.simple's number for it)
         n = p.n
         if r:
-            self.em._ping_at = None  # the link is alive
+            link.ping_at = None  # the link is alive
             n += r
             need -= r
         if need > 0:  # a packet is torn: its rest is on the way, waited for up to the timeout
@@ -153,7 +153,7 @@ def ack(em, kind, t):
         code = rx.pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
     finally:
         em._until = None
-    em._ping_at = None  # the link is alive
+    em._link.ping_at = None  # the link is alive
     if kind == mqtt.SUBSCRIBE and code == 0x80:
         # Refused (a banned key; the 'error' event told why): dropped, and the EmitterError returned, for
         # subscribe() to raise. Loaded only now: a device never refused never holds it.

@@ -12,8 +12,8 @@ from .mqtt import payload, wire
 
 
 class EmitterError(Exception):
-    """An error answer from the broker, with .status, .message and .req. Here, not in message.py: it comes
-    with an answer, so only a device that asks or is refused loads it."""
+    """An error answer from the broker, with .status, .message and .req. Here, not beside EmitterMessage: it
+    comes with an answer, so only a device that asks or is refused loads it."""
 
     def __init__(self, answer):
         self.status = answer.get("status")

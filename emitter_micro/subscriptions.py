@@ -1,12 +1,14 @@
 """Subscriptions: the table of topics subscribed to, with their channel and handler, and what arrives
-delivered to its handler (deliver). No I/O: each client sends SUBSCRIBE/UNSUBSCRIBE its own way.
+delivered to its handler (deliver) as an EmitterMessage. No I/O: each client sends SUBSCRIBE/UNSUBSCRIBE
+its own way. Loaded with the first subscription or message: a publish-only device never holds it.
 
 The broker keeps no sessions: a client sends every topic of the table again after each (re)connect.
 """
+import json
+
 from micropython import const
 
 from . import topic as T
-from .message import EmitterMessage
 
 _ROUTES = const(16)  # channels whose handler is remembered
 
@@ -25,13 +27,31 @@ def deliver(em, topic, chan, msg):
         from .requests import answer
         answer(em, chan[8:-1], msg)
         return
-    em._count += 1
+    s = of(em)  # a message on no subscription of em's (a link's, another broker's) is counted too
+    s.heard += 1
     m = EmitterMessage(chan, msg)
-    h = em._subs.route(chan) if em._subs else None
+    h = s.route(chan)
     if h:
         em._call("message", h, m)
     else:
         em._unrouted(m)
+
+
+class EmitterMessage:
+    """A message received on a channel (the broker's refusals are requests.EmitterError)."""
+
+    def __init__(self, channel, binary):
+        self.channel = channel
+        self.binary = binary
+
+    def asString(self):
+        return self.binary.decode()
+
+    def asBinary(self):
+        return self.binary
+
+    def asObject(self):
+        return json.loads(self.binary)
 
 
 class Subscriptions:
@@ -40,6 +60,7 @@ class Subscriptions:
     def __init__(self):
         self.table = {}
         self.routes = {}
+        self.heard = 0  # messages delivered: the sync client's loop() returns how many it dispatched
 
     def topics(self):
         return list(self.table)

@@ -39,19 +39,19 @@ def case_smoke_connect_publish_receive(env):
 def case_fields_set_when_made(env):
     """Every field of the client is set when it is made: one added later would grow the instance's
     attribute table by copying it, in the middle of a publish or a receive, when the heap is fullest. And
-    a publish-only device loads neither message.py, nor the calls it never makes (calls.py), nor the
+    a publish-only device loads neither subscriptions.py (EmitterMessage), nor the calls it never makes (calls.py), nor the
     receive side (where the run is fresh: each case's own process on MicroPython)."""
     env = as_env(env)
     k = env.keys["test"]
     ch = "test/%s/fields/" % uid(env, "r")
-    fresh = not [n for n in sys.modules if n in ("emitter_micro.message", "emitter_micro.parser", "emitter_micro.calls")]
+    fresh = not [n for n in sys.modules if n in ("emitter_micro.subscriptions", "emitter_micro.parser", "emitter_micro.calls")]
     em = emitter_micro.Emitter(options(env))
     made = sorted(em.__dict__)
     em.connect()
     em.publish(k, ch, "a")
     em.publish(k, ch, "b", qos=1)
     em.loop(10)
-    loaded = [n for n in ("emitter_micro.message", "emitter_micro.calls", "emitter_micro.receive", "emitter_micro.parser",
+    loaded = [n for n in ("emitter_micro.calls", "emitter_micro.receive", "emitter_micro.parser",
                           "emitter_micro.subscriptions", "emitter_micro.resilience") if n in sys.modules]
     assert not (fresh and loaded), loaded
     try:

@@ -33,7 +33,7 @@ def case_keepalive_ping_answered(env):
     em._mqtt.ping = ping
     settle(em, 1500)
     assert pings and em.connected and errors == [], (pings, errors)
-    assert em._ping_at is None  # the last PINGRESP is in
+    assert em._link.ping_at is None  # the last PINGRESP is in
     close(em)
 
 
