@@ -176,7 +176,6 @@ class Emitter(Core):
                 self._ack(mqtt.PUBACK, pid)
             finally:
                 self._until = None
-            self._link.ping_at = None
         else:
             self._write(t, msg, 0, retain, 0)
         self._sent = time.ticks_ms()

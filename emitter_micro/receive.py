@@ -153,7 +153,6 @@ def ack(em, kind, t):
         code = rx.pump(0, kind + 0x0E, pid)  # SUBACK 0x90, UNSUBACK 0xB0
     finally:
         em._until = None
-    em._link.ping_at = None  # the link is alive
     if kind == mqtt.SUBSCRIBE and code == 0x80:
         # Refused (a banned key; the 'error' event told why): dropped, and the EmitterError returned, for
         # subscribe() to raise. Loaded only now: a device never refused never holds it.
