@@ -1,7 +1,9 @@
 """The asyncio client's socket on MicroPython: non-blocking, waited for in asyncio's IO queue as
-asyncio.stream does, so that module (0.9 KB of heap, 32-bit) never loads. Loaded with the first connect."""
+asyncio.stream does, so that module (0.9 KB of heap, 32-bit) never loads; and its timeouts, made without
+asyncio.wait_for, so asyncio.funcs (0.4 KB) does not load either. Loaded with the first connect."""
 import errno
 
+import asyncio
 from asyncio import core
 
 
@@ -58,3 +60,25 @@ async def handshake(s, connect):
                 raise EOFError("closed by the broker")
             ack += r
     return ack
+
+
+async def timed(aw, ms):
+    """aw, or OSError(ETIMEDOUT) after ms: aw runs in this task and a timer task cancels it (wait_for does
+    it the other way round)."""
+    me = asyncio.current_task()
+    late = []
+
+    async def timer():
+        await asyncio.sleep_ms(ms)
+        late.append(me)
+        me.cancel()
+
+    t = asyncio.create_task(timer())
+    try:
+        return await aw
+    except asyncio.CancelledError:
+        if late:
+            raise OSError(errno.ETIMEDOUT)
+        raise
+    finally:
+        t.cancel()

@@ -21,30 +21,13 @@ def sleep_ms(ms):
 
 async def within(aw, ms):
     """aw, or OSError(ETIMEDOUT) after ms."""
-    if not OWN_SOCKET:
-        try:
-            return await asyncio.wait_for(aw, ms / 1000)
-        except asyncio.TimeoutError:
-            raise OSError(errno.ETIMEDOUT)
-    # MicroPython: aw runs in this task and a timer task cancels it, as wait_for does the other way round;
-    # wait_for's module (asyncio.funcs, 0.4 KB of heap, 32-bit) then never loads for a connect.
-    me = asyncio.current_task()
-    late = []
-
-    async def timer():
-        await asyncio.sleep_ms(ms)
-        late.append(me)
-        me.cancel()
-
-    t = asyncio.create_task(timer())
+    if OWN_SOCKET:
+        from .aionet import timed  # MicroPython: without wait_for's module (aionet.py says why)
+        return await timed(aw, ms)
     try:
-        return await aw
-    except asyncio.CancelledError:
-        if late:
-            raise OSError(errno.ETIMEDOUT)
-        raise
-    finally:
-        t.cancel()
+        return await asyncio.wait_for(aw, ms / 1000)
+    except asyncio.TimeoutError:
+        raise OSError(errno.ETIMEDOUT)
 
 
 class Waits:
