@@ -60,7 +60,7 @@ class Emitter(Core):
         finally:
             _umqtt.socket = net
         self._sent = time.ticks_ms()
-        if self._subs:
+        if self._subs and self._subs.table:  # (a link's messages alone make an empty one)
             from .receive import resubscribe
             resubscribe(self)
         # Connected once the subscriptions are back: a failure before is a failed attempt, not a disconnect.
