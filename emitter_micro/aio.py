@@ -36,7 +36,7 @@ class Emitter(Send, Waits, Core):
         self.message_queue = o.get("message_queue", 16)
         if not self.message_queue > 0:
             raise ValueError("message_queue must be > 0")
-        self.up = asyncio.Event()  # set while connected
+        self._up_event = None  # up: made on first use
         self.inbox = []  # messages for messages(), oldest first
         self._new = None  # an Event, made by the first messages() iterator that waits
         self._p = Parser(64)  # grows with the first message: a publish-only device reads acks alone
@@ -44,6 +44,16 @@ class Emitter(Send, Waits, Core):
         self._over = self._napping = self._roused = False
         self._out = b""  # what waits for the socket behind the drain task (MicroPython)
         self._sent = self._got = time.ticks_ms()
+
+    @property
+    def up(self):
+        """An asyncio.Event set while connected; made on first use (asyncio.event is 0.6 KB of heap)."""
+        e = self._up_event
+        if e is None:
+            e = self._up_event = asyncio.Event()
+            if self.connected:
+                e.set()
+        return e
 
     def _later(self):
         from .aiocalls import Calls
@@ -115,7 +125,8 @@ class Emitter(Send, Waits, Core):
                 if a[1] == 0x80:
                     self._subs.drop(t)  # refused now (a banned key): the 'error' event told why
         self._up()
-        self.up.set()
+        if self._up_event:
+            self._up_event.set()
         if self._queue:
             self._send_queue()
 
@@ -130,7 +141,8 @@ class Emitter(Send, Waits, Core):
         w, self._w = self._w, None
         if w:
             asyncio.create_task(shut(w))
-        self.up.clear()
+        if self._up_event:
+            self._up_event.clear()
         again = self._fail()
         try:
             self._lost(err)  # 'error', 'disconnect'; raises with reconnect off

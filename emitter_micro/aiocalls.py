@@ -6,7 +6,7 @@ import asyncio
 
 from . import mqtt
 from .aiosend import _raise
-from .aiowaits import LOST
+from .aiowaits import LOST, flag
 
 
 class Calls:
@@ -50,7 +50,7 @@ class Calls:
         """SUBSCRIBE or UNSUBSCRIBE t and wait for its ack; the wait [.., ack code or LOST, error, ..]. Here: only
         a device that subscribed needs it (aio._open too, to send its subscriptions again)."""
         pid = self._free_pid()
-        a = self._expect(pid, kind + 0x0E, asyncio.Event())
+        a = self._expect(pid, kind + 0x0E, flag())
         b = self._buf if len(t) + 8 <= len(self._buf) else bytearray(len(t) + 8)
         self._put(b, mqtt.subscription(b, kind, pid, t))
         return await self._until(a)

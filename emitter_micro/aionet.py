@@ -1,6 +1,7 @@
 """The asyncio client's socket on MicroPython: non-blocking, waited for in asyncio's IO queue as
-asyncio.stream does, so that module (0.9 KB of heap, 32-bit) never loads; and its timeouts, made without
-asyncio.wait_for, so asyncio.funcs (0.4 KB) does not load either. Loaded with the first connect."""
+asyncio.stream does, so that module (0.9 KB of heap, 32-bit) never loads; its timeouts, made without
+asyncio.wait_for, so asyncio.funcs (0.4 KB) does not load either; and the flag its waits for acks are
+woken by, so asyncio.event (0.6 KB) loads only for what needs a whole Event. Loaded with the first connect."""
 import errno
 
 import asyncio
@@ -60,6 +61,26 @@ async def handshake(s, connect):
                 raise EOFError("closed by the broker")
             ack += r
     return ack
+
+
+class Flag:
+    """The part of asyncio.Event a wait for an ack or answer uses: one task waits, set() wakes it."""
+
+    def __init__(self):
+        self.done = False
+        self.q = core.TaskQueue()  # where the waiting task is parked: cancel() takes it off from there
+
+    def set(self):
+        self.done = True
+        if self.q.peek():
+            core._task_queue.push(self.q.pop())
+
+    def wait(self):
+        if not self.done:
+            t = core.cur_task
+            self.q.push(t)
+            t.data = self.q
+            yield
 
 
 async def timed(aw, ms):

@@ -8,7 +8,7 @@ import asyncio
 from micropython import const
 
 from . import mqtt
-from .aiowaits import LOST, OWN_SOCKET, sleep_ms, within
+from .aiowaits import LOST, OWN_SOCKET, flag, sleep_ms, within
 
 _BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publish waits its turn
 
@@ -85,7 +85,8 @@ class Send:
         self._task = self._rd = self._wr = None
         w, self._w = self._w, None
         self._fail()
-        self.up.clear()
+        if self._up_event:
+            self._up_event.clear()
         if self._new:
             self._new.set()
         if self.connected:
@@ -146,7 +147,7 @@ class Send:
             self._write(t, msg, 0, retain, 0)
             return
         pid = self._free_pid()
-        a = self._expect(pid, mqtt.PUBACK, asyncio.Event(), (t, msg, qos, retain, rid))
+        a = self._expect(pid, mqtt.PUBACK, flag(), (t, msg, qos, retain, rid))
         self._write(t, msg, 1, retain, pid)
         try:
             await self._until(a)

@@ -19,6 +19,14 @@ def sleep_ms(ms):
     return asyncio.sleep_ms(ms) if OWN_SOCKET else asyncio.sleep(ms / 1000)
 
 
+def flag():
+    """What a wait for an ack or answer is woken by: an asyncio.Event, or on MicroPython aionet's Flag."""
+    if OWN_SOCKET:
+        from .aionet import Flag
+        return Flag()
+    return asyncio.Event()
+
+
 async def within(aw, ms):
     """aw, or OSError(ETIMEDOUT) after ms."""
     if OWN_SOCKET:

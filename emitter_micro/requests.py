@@ -187,8 +187,7 @@ def ask(em, op, args, timeout_ms):
 
 async def wait_answer(em, op, args, timeout_ms):
     """The asyncio client's request: published at QoS 1 (the broker echoes the packet id as req); its answer."""
-    import asyncio
-    from .aiowaits import LOST, within
+    from .aiowaits import LOST, flag, within
     t, msg = request(op, *args)
     t = wire(t)
     asks = answers(em)
@@ -204,7 +203,7 @@ async def wait_answer(em, op, args, timeout_ms):
             await within(em.up.wait(), left)
             continue
         pid = em._free_pid()
-        ev = asyncio.Event()
+        ev = flag()
         w = asks.want(pid, ev)
         em._write(t, msg, 1, False, pid)
         try:
