@@ -22,7 +22,7 @@ def step(name):
 step("asyncio")
 if STEPS:  # one module at a time, each after those it imports (tools/import_graph.py)
     for m in ("emitter_micro", "emitter_micro.topic", "emitter_micro.mqtt", "emitter_micro.parser",
-              "emitter_micro.core", "emitter_micro.aiowaits", "emitter_micro.aiosend"):
+              "emitter_micro.core", "emitter_micro.aiosend"):
         __import__(m)
         step(m)
 from emitter_micro import aio  # noqa: E402

@@ -10,8 +10,7 @@ import time
 import asyncio
 
 from . import mqtt
-from .aiosend import Send, connect_packet, shut
-from .aiowaits import LOST, OWN_SOCKET, Waits, sleep_ms, within
+from .aiosend import LOST, OWN_SOCKET, Send, connect_packet, shut, sleep_ms, within
 from .core import Core
 from .parser import Parser
 
@@ -22,8 +21,8 @@ async def connect(options=None):
     return await Emitter(options).connect()
 
 
-class Emitter(Send, Waits, Core):
-    """The asyncio client. Fields: core.Core's (and the objects it names), the waits (_acks, aiowaits.py),
+class Emitter(Send, Core):
+    """The asyncio client. Fields: core.Core's (and the objects it names), the waits (_acks, aiosend.py),
     and the link's own, all set here."""
 
     def __init__(self, options=None):

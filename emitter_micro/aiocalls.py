@@ -1,12 +1,12 @@
 """The asyncio client's calls a device may never make (the sync client's names and arguments, as
-coroutines), loaded with the first (core.Core.__getattr__); aiowaits.py waits for their acks and answers."""
+coroutines), loaded with the first (core.Core.__getattr__); aiosend.py waits for their acks and answers."""
+import errno
 import time
 
 import asyncio
 
 from . import mqtt
-from .aiosend import _raise
-from .aiowaits import LOST, flag
+from .aiosend import LOST, _raise, flag, within
 
 
 class Calls:
@@ -92,8 +92,31 @@ class Calls:
         return await self._request("history", (key, channel, last, since, until), timeout_ms)
 
     async def _request(self, op, args, timeout_ms):
-        from .requests import wait_answer  # with the first request: its code loads then
-        return await wait_answer(self, op, args, timeout_ms)
+        """A request, published at QoS 1 (the broker echoes the packet id as req); its answer. Asked again
+        on the next link if the link goes before the answer."""
+        from .requests import answers, request, result  # with the first request: its code loads then
+        t, msg = request(op, *args)
+        t = mqtt.wire(t)
+        asks = answers(self)
+        end = time.ticks_add(time.ticks_ms(), timeout_ms or int(self.timeout * 1000))
+        while True:
+            left = time.ticks_diff(end, time.ticks_ms())
+            if self._over or not self.connected and not self.reconnect:
+                raise OSError(errno.ENOTCONN)
+            if left <= 0:
+                raise OSError(errno.ETIMEDOUT)
+            if not self.connected:
+                await within(self.up.wait(), left)
+                continue
+            pid = self._free_pid()
+            w = asks.want(pid, flag())
+            self._write(t, msg, 1, False, pid)
+            try:
+                await within(w[1].wait(), left)
+            finally:
+                asks.take(pid)
+            if w[0] is not LOST:
+                return result(w[0])
 
     async def flush(self, timeout_ms):
         """Wait until every queued publish is acknowledged: True, or False on timeout."""

@@ -1,5 +1,7 @@
-"""How the asyncio client sends: its CONNECT, a publish written at once or queued, the waits for the
-socket, the queue drained, keepalive and half-open detection, disconnect."""
+"""How the asyncio client sends and waits: its CONNECT, a publish written at once or queued, the waits
+for the socket and for acks and answers (registered by packet id in _acks, a request's answer in
+requests.Answers; expired by the link task, ended with LOST when the link goes), the queue drained,
+keepalive and half-open detection, disconnect."""
 import errno
 import struct
 import time
@@ -8,9 +10,40 @@ import asyncio
 from micropython import const
 
 from . import mqtt
-from .aiowaits import LOST, OWN_SOCKET, flag, sleep_ms, within
 
 _BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publish waits its turn
+
+LOST = object()  # the answer of a wait whose link went down
+EXPIRED = object()  # the answer of a wait that timed out
+
+
+# MicroPython (its asyncio has sleep_ms): the client waits for its own socket (aionet.py); CPython: it
+# uses asyncio's streams.
+OWN_SOCKET = hasattr(asyncio, "sleep_ms")
+
+
+def sleep_ms(ms):
+    # MicroPython's sleep_ms is one generator reused by every call: awaiting it allocates nothing.
+    return asyncio.sleep_ms(ms) if OWN_SOCKET else asyncio.sleep(ms / 1000)
+
+
+def flag():
+    """What a wait for an ack or answer is woken by: an asyncio.Event, or on MicroPython aionet's Flag."""
+    if OWN_SOCKET:
+        from .aionet import Flag
+        return Flag()
+    return asyncio.Event()
+
+
+async def within(aw, ms):
+    """aw, or OSError(ETIMEDOUT) after ms."""
+    if OWN_SOCKET:
+        from .aionet import timed  # MicroPython: without wait_for's module (aionet.py says why)
+        return await timed(aw, ms)
+    try:
+        return await asyncio.wait_for(aw, ms / 1000)
+    except asyncio.TimeoutError:
+        raise OSError(errno.ETIMEDOUT)
 
 
 def connect_packet(client_id, keepalive, will=None, user=None):
@@ -53,7 +86,7 @@ async def shut(w):
 
 
 class Send:
-    """What the publish path and the link task call; aio.Emitter inherits them."""
+    """What the publish path, the waits and the link task call; aio.Emitter inherits them."""
     def publish(self, key, channel, message, ttl=None, qos=0, retain=False, me=True):
         """Publish message to channel (await it); qos=1 returns once acked (queued, returning at once, while the
         link is down)."""
@@ -195,3 +228,72 @@ class Send:
         self._ping_at = now
         self._put(mqtt.PINGREQ, 2)
         return ms // 2
+
+    # --- waiting for acks and answers --------------------------------------------------
+
+    def _free_pid(self):
+        asks = self._asks.waits if self._asks else ()
+        while True:
+            p = self._next_pid()
+            if p not in self._acks and p not in asks:
+                return p
+
+    def _expect(self, pid, kind, event, redo=None, ms=None):
+        """Register the wait for the ack (or answer) of pid; its clock starts now (_expire)."""
+        a = self._acks[pid] = [event, None, None, kind, redo,
+                               time.ticks_add(time.ticks_ms(), ms or int(self.timeout * 1000))]
+        return a
+
+    async def _until(self, a):
+        await a[0].wait()
+        if a[1] is EXPIRED:
+            raise OSError(errno.ETIMEDOUT)
+        return a
+
+    def _expire(self):
+        """End the waits past their deadline (EXPIRED); return the ms until the next deadline."""
+        now = time.ticks_ms()
+        nap = 60000
+        for pid in list(self._acks):
+            a = self._acks[pid]
+            left = time.ticks_diff(a[5], now)
+            if left <= 0 and (self._rx_at is not None or self._tx_at is not None):
+                a[5] = time.ticks_add(now, 200)  # a packet is on its way: the answer may be behind it
+                left = 200
+            if left <= 0:
+                del self._acks[pid]
+                a[1] = EXPIRED
+                if a[0]:
+                    a[0].set()
+                elif a[4]:
+                    self._again([a[4]])  # sent from the queue and not acknowledged in time: it goes again
+                self._suspect()
+            elif left < nap:
+                nap = left
+        return nap
+
+    def _suspect(self):
+        """An answer did not come in time: ping now, the link may be half-open."""
+        if self.connected and self._ping_at is None:
+            self._got = time.ticks_add(time.ticks_ms(), -self.keepalive * 1000)
+            self._rouse()
+
+    def _fail(self):
+        """End every wait with LOST; return the publishes to send again."""
+        acks, self._acks = self._acks, {}
+        again = []
+        for pid in sorted(acks):
+            a = acks[pid]
+            if a[4]:
+                again.append(a[4])
+            a[1] = LOST
+            if a[0]:
+                a[0].set()
+        if self._asks:
+            for pid in list(self._asks.waits):
+                w = self._asks.waits[pid]
+                if w[0] is None:
+                    w[0] = LOST
+                    if w[1]:
+                        w[1].set()
+        return again

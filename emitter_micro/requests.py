@@ -1,6 +1,6 @@
 """Requests to the broker on emitter/OP/ (their bodies, validated) and their answers, matched by packet id;
 imported on first use. Each client publishes a request at QoS 1 (the broker then echoes the packet id as
-"req") and waits its own way (ask: the sync client's; wait_answer: the asyncio one's); Answers holds what
+"req") and waits its own way (ask: the sync client's; the asyncio one's in aiocalls.py); Answers holds what
 came."""
 import errno
 import json
@@ -183,33 +183,3 @@ def ask(em, op, args, timeout_ms):
     finally:
         if pid is not None:
             asks.take(pid)
-
-
-async def wait_answer(em, op, args, timeout_ms):
-    """The asyncio client's request: published at QoS 1 (the broker echoes the packet id as req); its answer."""
-    from .aiowaits import LOST, flag, within
-    t, msg = request(op, *args)
-    t = wire(t)
-    asks = answers(em)
-    ms = timeout_ms or int(em.timeout * 1000)
-    end = time.ticks_add(time.ticks_ms(), ms)
-    while True:
-        left = time.ticks_diff(end, time.ticks_ms())
-        if em._over or not em.connected and not em.reconnect:
-            raise OSError(errno.ENOTCONN)
-        if left <= 0:
-            raise OSError(errno.ETIMEDOUT)
-        if not em.connected:
-            await within(em.up.wait(), left)
-            continue
-        pid = em._free_pid()
-        ev = flag()
-        w = asks.want(pid, ev)
-        em._write(t, msg, 1, False, pid)
-        try:
-            await within(ev.wait(), left)
-        finally:
-            asks.take(pid)
-        if w[0] is not LOST:
-            return result(w[0])
-        # The link went before the answer: ask again on the next one.
