@@ -15,7 +15,6 @@ from .core import Core
 from .parser import Parser
 
 
-
 async def connect(options=None):
     """Connect to an Emitter broker and return the asyncio Emitter (its link task running)."""
     return await Emitter(options).connect()
@@ -57,9 +56,6 @@ class Emitter(Send, Core):
     def _later(self):
         from .aiocalls import Calls
         return Calls
-
-    def loop(self, timeout_ms=0):
-        raise RuntimeError("the asyncio client's link task runs the loop")
 
     def on(self, event, callback):
         """Register callback for event; events held until now are delivered by the link task."""

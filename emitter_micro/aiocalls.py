@@ -11,6 +11,9 @@ from .aiosend import LOST, _raise, flag, within
 
 class Calls:
     """Subscriptions, requests to the broker, messages() and flush: methods of aio.Emitter once first asked for."""
+    def loop(self, timeout_ms=0):
+        raise RuntimeError("the asyncio client's link task runs the loop")
+
     def messages(self):
         """An async iterator over the messages no handler takes, in order (bounded by message_queue)."""
         return _Messages(self)
