@@ -16,10 +16,10 @@ _BEHIND = const(4096)  # bytes the socket has not taken yet before a QoS 0 publi
 LOST = object()  # the answer of a wait whose link went down
 EXPIRED = object()  # the answer of a wait that timed out
 
-
 # MicroPython (its asyncio has sleep_ms): the client waits for its own socket (aionet.py); CPython: it
 # uses asyncio's streams.
 OWN_SOCKET = hasattr(asyncio, "sleep_ms")
+_Flag = None if OWN_SOCKET else asyncio.Event  # MicroPython: aionet.Flag, looked up with the first wait
 
 
 def sleep_ms(ms):
@@ -29,10 +29,11 @@ def sleep_ms(ms):
 
 def flag():
     """What a wait for an ack or answer is woken by: an asyncio.Event, or on MicroPython aionet's Flag."""
-    if OWN_SOCKET:
-        from .aionet import Flag
-        return Flag()
-    return asyncio.Event()
+    global _Flag
+    if _Flag is None:
+        from .aionet import Flag  # once: an import statement allocates at each call (16 B, 32-bit)
+        _Flag = Flag
+    return _Flag()
 
 
 async def within(aw, ms):
@@ -230,7 +231,6 @@ class Send:
         return ms // 2
 
     # --- waiting for acks and answers --------------------------------------------------
-
     def _free_pid(self):
         asks = self._asks.waits if self._asks else ()
         while True:
