@@ -3,7 +3,8 @@
 // lwIP is started before main() (so socket.socket() works without Python calling anything), the TAP
 // device named by $LWIP_TAP becomes its one netif, and lwIP runs wherever MicroPython waits or
 // computes (mpconfigvariant.h's hooks call lwiptap_poll). The netif's link is the WiFi association:
-// down until `lwiptap.connect()` (network.WLAN.connect) joins a little later, and a test hook takes the
+// down until `lwiptap.connect()` (network.WLAN.connect) joins a little later (with an address once the
+// gateway answers ARP, as DHCP's round trip on a board), and a test hook takes the
 // "access point" away and back (lwiptap.link(), SIGUSR1 / SIGUSR2). While the link is down frames are
 // dropped both ways, as on a radio that is not associated.
 //
@@ -41,6 +42,8 @@
 #define FRAMES_PER_POLL (64)        // bounds one poll's work when the kernel has queued a burst
 #define IFNAMSIZ_LWIPTAP (16)       // IFNAMSIZ of <net/if.h>, which cannot be included beside lwIP (tapdev.c)
 #define VM_BRANCHES_PER_CLOCK (256) // VM branches between two reads of the clock
+#define ARP_RETRY_MS (50)           // a join asks the gateway again this often until it answers
+#define JOINED_WAIT_MS (3000)       // $LWIP_JOINED: how long the start waits for that answer at most
 
 // Cyw43 link states, as the Pico W's WLAN.status() reports them (network.STAT_*).
 enum { STAT_IDLE = 0, STAT_CONNECTING = 1, STAT_NOIP = 2, STAT_GOT_IP = 3, STAT_NO_AP_FOUND = -2 };
@@ -64,6 +67,7 @@ static bool ap_in_range = true;
 static int wifi_state = STAT_IDLE;
 static mp_uint_t join_due_ms;
 static mp_uint_t join_ms = 200;
+static mp_uint_t arp_sent_ms;
 
 // Signals only record the latest request; the next poll applies it (lwIP is not async-signal-safe).
 static volatile sig_atomic_t sig_seq, sig_ap_up;
@@ -98,7 +102,7 @@ static void set_link(bool up) {
 
 static void set_ap_in_range(bool up) {
     ap_in_range = up;
-    if (!up && wifi_state == STAT_GOT_IP) {
+    if (!up && (wifi_state == STAT_GOT_IP || wifi_state == STAT_NOIP)) {
         // The AP is gone: the station is disassociated (cyw43 reports LINK_DOWN) and stays so until
         // the application joins again; a join under way fails when it is due.
         wifi_state = STAT_IDLE;
@@ -112,8 +116,28 @@ static void wifi_update(void) {
         set_ap_in_range(sig_ap_up);
     }
     if (wifi_state == STAT_CONNECTING && (mp_int_t)(mp_hal_ticks_ms() - join_due_ms) >= 0) {
-        wifi_state = ap_in_range && have_netif ? STAT_GOT_IP : STAT_NO_AP_FOUND;
-        set_link(wifi_state == STAT_GOT_IP);
+        wifi_state = ap_in_range && have_netif ? STAT_NOIP : STAT_NO_AP_FOUND;
+        set_link(wifi_state == STAT_NOIP);
+        arp_sent_ms = mp_hal_ticks_ms() - ARP_RETRY_MS;
+    }
+}
+
+// Associated, a Pico W has its address only after a round trip through the access point (DHCP); here
+// the round trip is the gateway's answer to ARP. Without it a process's first frames could be lost:
+// the kernel drops what a TAP just attached sends until its bridge port forwards (the link watch runs up
+// to 1 s late), and a first SYN then waited for lwIP's own ARP retry, 1 s on, past a short connect
+// timeout. Called from the poll only (not inside an lwIP call).
+static void wifi_dhcp(void) {
+    if (wifi_state != STAT_NOIP || !netif_is_link_up(&tap_netif)) {
+        return;
+    }
+    struct eth_addr *mac;
+    const ip4_addr_t *found;
+    if (etharp_find_addr(&tap_netif, netif_ip4_gw(&tap_netif), &mac, &found) >= 0) {
+        wifi_state = STAT_GOT_IP;
+    } else if ((mp_uint_t)(mp_hal_ticks_ms() - arp_sent_ms) >= ARP_RETRY_MS) {
+        arp_sent_ms = mp_hal_ticks_ms();
+        etharp_request(&tap_netif, netif_ip4_gw(&tap_netif));
     }
 }
 
@@ -170,6 +194,7 @@ void lwiptap_poll(void) {
     wifi_update();
     if (tap_fd >= 0) {
         tap_input();
+        wifi_dhcp();
     }
     sys_check_timeouts();
     polling = false;
@@ -320,9 +345,19 @@ __attribute__((constructor)) static void lwiptap_start(void) {
     have_netif = true;
     const char *joined = getenv("LWIP_JOINED");
     if (joined != NULL && *joined == '1') {
-        // As after a board's boot.py has joined: for test runners that are not a board app.
-        wifi_state = STAT_GOT_IP;
+        // As after a board's boot.py has joined (isconnected() true): for test runners that are not a
+        // board app. Past the wait lwIP goes on asking, and its sockets work as they would without it.
+        wifi_state = STAT_NOIP;
         set_link(true);
+        arp_sent_ms = mp_hal_ticks_ms() - ARP_RETRY_MS;
+        mp_uint_t start = mp_hal_ticks_ms();
+        while (wifi_state == STAT_NOIP && mp_hal_ticks_ms() - start < JOINED_WAIT_MS) {
+            lwiptap_poll();
+            usleep(1000);
+        }
+        if (wifi_state != STAT_GOT_IP) {
+            fprintf(stderr, "lwip32: no ARP answer from the gateway in %d ms\n", JOINED_WAIT_MS);
+        }
     }
 }
 

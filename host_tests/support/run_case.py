@@ -33,32 +33,6 @@ def check_frozen():
             raise AssertionError("%s imported from %s, not from the firmware" % (n, f))
 
 
-def meet_gateway(env):
-    """lwip32: talk to the broker's host once before the case, as a board has talked to its network (DHCP,
-    DNS) before its app connects. A fresh lwIP stack's first packet waits for ARP in a queue of one
-    (ARP_QUEUEING 0, as on rp2), and the kernel hands it, with the ARP answer, what it held for this
-    address: the broker's retransmissions to an earlier process's connection. lwIP answers each with a
-    RST, which takes the queued packet's place; were that a case's SYN, it would go again only after lwIP's
-    3 s initial RTO, past the short timeouts some cases connect with (docs/lwip.md). Best effort: a case
-    whose network is not there says so itself."""
-    import socket
-    if getattr(socket, "__name__", "") != "lwip":
-        return
-    host = env.get("host") or (env.get("hosts") or [""])[0].partition(":")[0]
-    if not host:
-        return
-    import time
-    try:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.sendto(b"\0", socket.getaddrinfo(host, 9)[0][-1])  # UDP discard: the host answers ICMP at most
-        finally:
-            s.close()
-    except OSError:
-        return
-    time.sleep_ms(100)  # lwIP runs while the VM sleeps: the ARP answer, the RSTs
-
-
 def main():
     mod_name, fn_name = sys.argv[1], sys.argv[2]
     raw = os.getenv("BS_ENV")
@@ -68,7 +42,6 @@ def main():
     try:
         from bs_util import Env
         env = Env(json.loads(raw))
-        meet_gateway(env)
         mod = __import__(mod_name)
         getattr(mod, fn_name)(env)
         if os.getenv("EXPECT_MPY") == "1":
