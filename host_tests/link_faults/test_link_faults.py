@@ -94,7 +94,7 @@ def test_garbage_from_peer(run):
     ev = out["events"]
     assert out["detect_ms"] is not None and out["reconnect_ms"] is not None, out
     # The garbage claims a 256 MB packet: refused by its length, never allocated. Where the first attempt
-    # gets no CONNACK in time (lwIP's first SYN waits on ARP), the garbage comes while the reconnect
+    # gets no CONNACK in time (a slow first connect), the garbage comes while the reconnect
     # resubscribes: then it is that connect that failed.
     said = [e for e in ev if "packet of 268435455 bytes" in e]
     assert said and said[0].startswith(("error link to %s lost" % netns.HOST,
