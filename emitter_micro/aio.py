@@ -136,8 +136,6 @@ class Emitter(Send, Core):
         w, self._w = self._w, None
         if w:
             asyncio.create_task(shut(w))
-        if self._up_event:
-            self._up_event.clear()
         again = self._fail()
         try:
             self._lost(err)  # 'error', 'disconnect'; raises with reconnect off

@@ -119,8 +119,6 @@ class Send:
         self._task = self._rd = self._wr = None
         w, self._w = self._w, None
         self._fail()
-        if self._up_event:
-            self._up_event.clear()
         if self._new:
             self._new.set()
         if self.connected:
@@ -279,7 +277,9 @@ class Send:
             self._rouse()
 
     def _fail(self):
-        """End every wait with LOST; return the publishes to send again."""
+        """The link is gone: up cleared, every wait ended with LOST; return the publishes to send again."""
+        if self._up_event:
+            self._up_event.clear()
         acks, self._acks = self._acks, {}
         again = []
         for pid in sorted(acks):
