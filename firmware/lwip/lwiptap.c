@@ -110,15 +110,25 @@ static void set_ap_in_range(bool up) {
     }
 }
 
+// The station is associated: the link is up, and the address comes with the gateway's answer (wifi_dhcp),
+// asked for at the next poll.
+static void associated(void) {
+    wifi_state = STAT_NOIP;
+    set_link(true);
+    arp_sent_ms = mp_hal_ticks_ms() - ARP_RETRY_MS;
+}
+
 static void wifi_update(void) {
     if (sig_seq != sig_seen) {
         sig_seen = sig_seq;
         set_ap_in_range(sig_ap_up);
     }
     if (wifi_state == STAT_CONNECTING && (mp_int_t)(mp_hal_ticks_ms() - join_due_ms) >= 0) {
-        wifi_state = ap_in_range && have_netif ? STAT_NOIP : STAT_NO_AP_FOUND;
-        set_link(wifi_state == STAT_NOIP);
-        arp_sent_ms = mp_hal_ticks_ms() - ARP_RETRY_MS;
+        if (ap_in_range && have_netif) {
+            associated();
+        } else {
+            wifi_state = STAT_NO_AP_FOUND;
+        }
     }
 }
 
@@ -128,7 +138,7 @@ static void wifi_update(void) {
 // to 1 s late), and a first SYN then waited for lwIP's own ARP retry, 1 s on, past a short connect
 // timeout. Called from the poll only (not inside an lwIP call).
 static void wifi_dhcp(void) {
-    if (wifi_state != STAT_NOIP || !netif_is_link_up(&tap_netif)) {
+    if (wifi_state != STAT_NOIP) { // only NOIP waits for the answer (its link is up: associated())
         return;
     }
     struct eth_addr *mac;
@@ -347,9 +357,7 @@ __attribute__((constructor)) static void lwiptap_start(void) {
     if (joined != NULL && *joined == '1') {
         // As after a board's boot.py has joined (isconnected() true): for test runners that are not a
         // board app. Past the wait lwIP goes on asking, and its sockets work as they would without it.
-        wifi_state = STAT_NOIP;
-        set_link(true);
-        arp_sent_ms = mp_hal_ticks_ms() - ARP_RETRY_MS;
+        associated();
         mp_uint_t start = mp_hal_ticks_ms();
         while (wifi_state == STAT_NOIP && mp_hal_ticks_ms() - start < JOINED_WAIT_MS) {
             lwiptap_poll();
